@@ -1,0 +1,88 @@
+#include "nanoattn/blas.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <cblas.h>
+
+#include "nanoattn/parallel.h"
+
+namespace na {
+
+namespace {
+
+// OpenBLAS runs single-threaded inside TBB tasks; an OpenMP build would ignore that inside
+// worker threads and oversubscribe badly, so say so once.
+struct PinBlas {
+  PinBlas() {
+    openblas_set_num_threads(1);
+    if (openblas_get_parallel() == 2)
+      std::fprintf(stderr, "nanoattn: warning: OpenBLAS is the OpenMP build; install "
+                           "libopenblas0-pthread (tools/setup.sh does) for correct speed\n");
+  }
+} pin_blas;
+
+constexpr int64_t kSerialFlops = int64_t(1) << 21;   // below this, one call
+constexpr int64_t kFlopsPerBlock = int64_t(1) << 24;  // target work per block
+constexpr int64_t kMaxBlocks = 32;
+constexpr int64_t kMinBlockRows = 16;
+
+}  // namespace
+
+void set_blas_threads(int n) { openblas_set_num_threads(n); }
+
+void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha,
+              A, static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
+              static_cast<blasint>(ldc));
+}
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  int64_t flops = M * N * K;
+  int64_t along = std::max(M, N);
+  if (flops < kSerialFlops || along < 2 * kMinBlockRows) {
+    gemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // The blocks depend only on the shape, so every element is computed by the same call
+  // whatever the thread count.
+  int64_t blocks = std::clamp<int64_t>(flops / kFlopsPerBlock, 2, kMaxBlocks);
+  blocks = std::min(blocks, along / kMinBlockRows);
+  int64_t size = (along + blocks - 1) / blocks;
+  size = (size + 7) / 8 * 8;
+  Chunks chunks(along, size);
+  bool split_rows = M >= N;
+  parallel_for(chunks.count, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c) {
+      int64_t b = chunks.begin(c), n = chunks.end(c) - b;
+      if (split_rows) {  // rows b.. of op(A) and C
+        const float* a = ta ? A + b : A + b * lda;
+        gemm_serial(ta, tb, n, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
+      } else {  // columns b.. of op(B) and C
+        const float* bb = tb ? B + b * ldb : B + b;
+        gemm_serial(ta, tb, M, n, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
+      }
+    }
+  });
+}
+
+void gemm_batched(int64_t count, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                  const float* A, int64_t lda, int64_t sa, const float* B, int64_t ldb,
+                  int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
+  int64_t per = std::max<int64_t>(M * N * K, 1);
+  if (count < 4 && per >= kFlopsPerBlock) {
+    for (int64_t i = 0; i < count; ++i)
+      gemm(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
+    return;
+  }
+  parallel_for(count, grain_for(per, kFlopsPerBlock), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      gemm_serial(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
+  });
+}
+
+}  // namespace na

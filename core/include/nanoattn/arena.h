@@ -1,0 +1,41 @@
+// Arena: bump allocation for one training step's intermediates. reset() rewinds it; after the
+// first step it has grown to the step's high-water mark and allocates nothing more.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace na {
+
+class Arena {
+ public:
+  Arena() = default;
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // 64-byte aligned, uninitialised; valid until reset().
+  void* alloc_bytes(size_t bytes, size_t align);
+  float* alloc_floats(int64_t n);
+  // Rewinds. If the last step needed several chunks they are merged into one big enough for
+  // all of them, so a steady-state step makes no heap allocation.
+  void reset();
+
+  size_t bytes_in_use() const;
+  size_t capacity() const;
+  size_t chunk_count() const { return chunks_.size(); }
+
+ private:
+  struct Chunk {
+    std::byte* mem;
+    size_t size;
+  };
+  void add_chunk(size_t min_bytes);
+
+  std::vector<Chunk> chunks_;
+  size_t current_ = 0;  // chunk being filled
+  size_t offset_ = 0;   // within it
+  size_t used_before_current_ = 0;
+};
+
+}  // namespace na

@@ -1,0 +1,145 @@
+#include "nanoattn/tape.h"
+
+#include <cstring>
+
+#include "nanoattn/error.h"
+
+namespace na {
+
+namespace {
+constexpr size_t kNodeBlock = 256;
+}
+
+Node* Var::live() const {
+  NA_CHECK(node_ != nullptr, "Var", "used before it was assigned a value");
+  NA_CHECK(node_->tape == nullptr || node_->tape->generation() == generation_, "Var",
+           "used after its tape was reset: intermediate values live until tape().reset(); keep "
+           "what you need with .value().clone()");
+  return node_;
+}
+
+const Tensor& Var::grad_acc() const {
+  Node* n = live();
+  if (!n->grad.defined()) n->grad = n->tape->zeros(n->value.shape());
+  return n->grad;
+}
+
+const Tensor& Var::grad_sink(float& beta) const {
+  Node* n = live();
+  beta = n->grad.defined() ? 1.0f : 0.0f;
+  if (!n->grad.defined()) n->grad = n->tape->alloc(n->value.shape());
+  return n->grad;
+}
+
+Parameter::Parameter(std::string name, Tensor value) : name_(std::move(name)), node_(new Node) {
+  NA_CHECK(value.defined(), "Parameter", "'", name_, "' needs a value");
+  node_->grad = Tensor::zeros(value.shape());
+  node_->value = std::move(value);
+  node_->requires_grad = true;
+}
+
+Tape::Tape() = default;
+
+Tape::~Tape() { destroy_entries(); }
+
+Tensor Tape::alloc(const Shape& shape) {
+  return Tensor::borrow(arena_.alloc_floats(shape.numel()), shape);
+}
+
+Tensor Tape::zeros(const Shape& shape) {
+  Tensor t = alloc(shape);
+  if (t.numel()) std::memset(t.data(), 0, t.numel() * sizeof(float));
+  return t;
+}
+
+Node* Tape::new_node() {
+  size_t block = nodes_used_ / kNodeBlock, slot = nodes_used_ % kNodeBlock;
+  if (block == node_blocks_.size()) node_blocks_.emplace_back(new Node[kNodeBlock]);
+  ++nodes_used_;
+  Node* n = &node_blocks_[block][slot];
+  *n = Node{};
+  n->tape = this;
+  return n;
+}
+
+Var Tape::output(const Shape& shape, bool requires_grad) {
+  Node* n = new_node();
+  n->value = alloc(shape);
+  n->requires_grad = requires_grad && grad_enabled_;
+  return Var(n, generation_);
+}
+
+Var Tape::output(const Shape& shape, std::initializer_list<Var> inputs) {
+  bool any = false;
+  for (const Var& v : inputs) any = any || v.requires_grad();
+  return output(shape, any);
+}
+
+Var Tape::leaf(const Tensor& value, bool requires_grad) {
+  NA_CHECK(value.defined(), "Tape::leaf", "needs a defined tensor");
+  Node* n = new_node();
+  n->value = value;
+  n->requires_grad = requires_grad;
+  return Var(n, generation_);
+}
+
+void Tape::backward(const Var& loss) {
+  NA_CHECK(loss.numel() == 1, "backward",
+           "the output has shape ", loss.shape(), ", not one element: pass a seed gradient of "
+           "that shape, backward(out, seed), or reduce it to a scalar first (e.g. mean)");
+  backward(loss, Tensor::full(loss.shape(), 1.0f));
+}
+
+void Tape::backward(const Var& out, const Tensor& seed) {
+  NA_CHECK(!consumed_, "backward",
+           "this tape's backward already ran and freed its entries; call tape().reset() and run "
+           "the forward pass again before calling backward() once more");
+  NA_CHECK(seed.shape() == out.shape(), "backward", "seed gradient shape ", seed.shape(),
+           " does not match the output shape ", out.shape());
+  NA_CHECK(out.requires_grad(), "backward",
+           "the output does not require a gradient: no parameter or input with requires_grad "
+           "led to it, or it was computed inside a NoGrad scope");
+  Node* root = out.node();
+  Tensor g = root->tape ? root->tape->alloc(seed.shape()) : Tensor::empty(seed.shape());
+  g.copy_from(seed);
+  if (root->grad.defined()) {
+    for (int64_t i = 0; i < g.numel(); ++i) root->grad[i] += g[i];
+  } else {
+    root->grad = g;
+  }
+  run_backward(root);
+}
+
+void Tape::run_backward(Node*) {
+  consumed_ = true;
+  struct Cleanup {
+    Tape* t;
+    ~Cleanup() { t->destroy_entries(); }
+  } cleanup{this};
+  for (size_t i = entries_.size(); i-- > 0;) {
+    const Entry& e = entries_[i];
+    if (e.out->grad.defined()) e.run(e.closure);
+  }
+}
+
+void Tape::destroy_entries() {
+  for (Entry& e : entries_)
+    if (e.destroy) e.destroy(e.closure);
+  entries_.clear();
+}
+
+void Tape::reset() {
+  destroy_entries();
+  for (size_t i = 0; i < nodes_used_; ++i) node_blocks_[i / kNodeBlock][i % kNodeBlock] = Node{};
+  nodes_used_ = 0;
+  arena_.reset();
+  ++generation_;
+  consumed_ = false;
+}
+
+Tape& tape() {
+  thread_local Tape t;
+  return t;
+}
+
+}  // namespace na

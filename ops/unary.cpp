@@ -1,0 +1,3 @@
+// TODO(helper): implement.
+#include "nanoattn/ops.h"
+#include "op_util.h"

@@ -1,0 +1,21 @@
+// The nanoattn command line: `nanoattn <command> --help` describes each command.
+#include <cstdio>
+
+#include "commands.h"
+#include "nanoattn/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"nanoattn: attention research on CPU (softmax vs linear attention and friends)"};
+  app.require_subcommand(1);
+  na::cli::add_demo_command(app);
+  na::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const na::Error& e) {
+    std::fprintf(stderr, "nanoattn: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
