@@ -24,7 +24,7 @@ struct PinBlas {
 
 constexpr int64_t kSerialFlops = int64_t(1) << 21;   // below this, one call
 constexpr int64_t kFlopsPerBlock = int64_t(1) << 24;  // target work per block
-constexpr int64_t kMaxBlocks = 32;
+constexpr int64_t kMaxBlocks = 16;  // fewer, larger calls: OpenBLAS repacks B per call
 constexpr int64_t kMinBlockRows = 16;
 
 }  // namespace

@@ -11,7 +11,8 @@ Shape::Shape(std::initializer_list<int64_t> dims) {
 void Shape::push_back(int64_t extent) {
   NA_CHECK(rank_ < kMaxDims, "Shape", "at most ", kMaxDims, " dims are supported, ", str(),
            " would get another");
-  NA_CHECK(extent >= 0, "Shape", "negative extent ", extent, " in ", str());
+  // -1 is allowed as "infer this extent" for reshape; Tensor allocation rejects it.
+  NA_CHECK(extent >= -1, "Shape", "negative extent ", extent, " in ", str());
   d_[rank_++] = extent;
 }
 

@@ -20,14 +20,16 @@ Node* Var::live() const {
 
 const Tensor& Var::grad_acc() const {
   Node* n = live();
-  if (!n->grad.defined()) n->grad = n->tape->zeros(n->value.shape());
+  if (!n->grad.defined())
+    n->grad = n->tape ? n->tape->zeros(n->value.shape()) : Tensor::zeros(n->value.shape());
   return n->grad;
 }
 
 const Tensor& Var::grad_sink(float& beta) const {
   Node* n = live();
   beta = n->grad.defined() ? 1.0f : 0.0f;
-  if (!n->grad.defined()) n->grad = n->tape->alloc(n->value.shape());
+  if (!n->grad.defined())
+    n->grad = n->tape ? n->tape->alloc(n->value.shape()) : Tensor::empty(n->value.shape());
   return n->grad;
 }
 
@@ -43,6 +45,8 @@ Tape::Tape() = default;
 Tape::~Tape() { destroy_entries(); }
 
 Tensor Tape::alloc(const Shape& shape) {
+  for (int64_t d : shape)
+    NA_CHECK(d >= 0, "Tape::alloc", "cannot allocate shape ", shape, ": extents must be >= 0");
   return Tensor::borrow(arena_.alloc_floats(shape.numel()), shape);
 }
 
@@ -71,7 +75,7 @@ Var Tape::output(const Shape& shape, bool requires_grad) {
 
 Var Tape::output(const Shape& shape, std::initializer_list<Var> inputs) {
   bool any = false;
-  for (const Var& v : inputs) any = any || v.requires_grad();
+  for (const Var& v : inputs) any = any || (v.defined() && v.requires_grad());
   return output(shape, any);
 }
 
@@ -130,7 +134,13 @@ void Tape::destroy_entries() {
 
 void Tape::reset() {
   destroy_entries();
-  for (size_t i = 0; i < nodes_used_; ++i) node_blocks_[i / kNodeBlock][i % kNodeBlock] = Node{};
+  // Wipe the nodes (dropping any owned tensors) but keep them pointing at this tape, so a
+  // stale Var is caught by the generation check instead of reading an empty node.
+  for (size_t i = 0; i < nodes_used_; ++i) {
+    Node& n = node_blocks_[i / kNodeBlock][i % kNodeBlock];
+    n = Node{};
+    n.tape = this;
+  }
   nodes_used_ = 0;
   arena_.reset();
   ++generation_;

@@ -17,6 +17,8 @@ float* aligned_alloc_floats(int64_t n) {
 void aligned_free(void* p) { std::free(p); }
 
 Tensor Tensor::empty(const Shape& shape) {
+  for (int64_t d : shape)
+    NA_CHECK(d >= 0, "Tensor", "cannot allocate shape ", shape, ": extents must be >= 0");
   Tensor t;
   t.shape_ = shape;
   t.owner_ = std::shared_ptr<float>(aligned_alloc_floats(shape.numel()), aligned_free);

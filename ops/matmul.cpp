@@ -99,7 +99,7 @@ Var linear(const Var& x, const Var& w, const Var& bias) {
              ",) for weight ", ws);
   Shape os = xs;
   os[-1] = outf;
-  Var out = bias.defined() ? tape().output(os, {x, w, bias}) : tape().output(os, {x, w});
+  Var out = tape().output(os, {x, w, bias});
   float* o = out.value().data();
   float beta = 0.0f;
   if (bias.defined()) {

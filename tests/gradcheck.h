@@ -43,8 +43,9 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float 
 Tensor random_away_from_zero(const Shape& shape, uint64_t seed, float margin = 0.1f,
                              float hi = 1.0f);
 
-// Runs f twice on the same inputs and reports the largest differences between the two
-// functions' outputs and their gradients (for fused-vs-composite checks).
+// Runs f and g on the same inputs and reports the largest differences between the two
+// functions' outputs and their gradients (for fused-vs-composite checks). NaN, a lone
+// infinity or different output shapes count as an infinite difference.
 struct Agreement {
   double max_out_diff = 0, max_grad_diff = 0;
 };

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <thread>
 #include <vector>
 
 #include "commands.h"
@@ -19,17 +21,15 @@ struct LinearBenchArgs {
   int rows = 4096, in = 512, out = 2048, repeats = 10, threads = 2;
 };
 
-template <class F>
-double median_seconds(int repeats, F&& f) {
-  f();  // warm-up: packs buffers, grows the arena
-  std::vector<double> t;
-  for (int i = 0; i < repeats; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+double seconds_of(const std::function<void()>& f) {
+  auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 void run_linear_bench(const LinearBenchArgs& a) {
@@ -43,22 +43,35 @@ void run_linear_bench(const LinearBenchArgs& a) {
   double flops = 3.0 * 2.0 * M * N * K;
 
   // Baseline: OpenBLAS's own threading, the same three products as linear's forward/backward.
-  set_blas_threads(a.threads);
-  double t_blas = median_seconds(a.repeats, [&] {
+  auto baseline = [&] {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, x.data(), K, w.data(), K, 0, y.data(), N);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1, dy.data(), N, w.data(), K, 0, dx.data(), K);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1, dy.data(), N, x.data(), K, 0, dw.data(), K);
-  });
-  set_blas_threads(1);
-
+  };
   // nanoattn: the tape records linear(), backward runs dx and dW, then the step ends.
   Parameter weight("w", w.clone());
-  double t_tape = median_seconds(a.repeats, [&] {
+  auto through_tape = [&] {
     Var xv = tape().leaf(x, true);
     Var yv = linear(xv, weight);
     tape().backward(yv, dy);
     tape().reset();
-  });
+  };
+  // Alternate the two so that any drift in the machine's speed hits both alike. Each gets a
+  // warm-up call, and a pause first so the other's idle threads have stopped spinning.
+  auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); };
+  std::vector<double> tb, tt, ratio;
+  for (int i = 0; i < a.repeats; ++i) {
+    set_blas_threads(a.threads);
+    pause();
+    baseline();
+    tb.push_back(seconds_of(baseline));
+    set_blas_threads(1);
+    pause();
+    through_tape();
+    tt.push_back(seconds_of(through_tape));
+    ratio.push_back(tb.back() / tt.back());
+  }
+  double t_blas = median(tb), t_tape = median(tt);
 
   double g_blas = flops / t_blas * 1e-9, g_tape = flops / t_tape * 1e-9;
   std::printf("linear x(%lld x %lld) . W(%lld x %lld): forward + backward = 3 sgemm, %.2f GFLOP\n",
@@ -66,7 +79,7 @@ void run_linear_bench(const LinearBenchArgs& a) {
   std::printf("threads %d, median of %d\n", a.threads, a.repeats);
   std::printf("  cblas_sgemm (OpenBLAS threads)  %8.2f ms  %7.1f GFLOP/s\n", t_blas * 1e3, g_blas);
   std::printf("  nanoattn tape (TBB + sgemm)     %8.2f ms  %7.1f GFLOP/s\n", t_tape * 1e3, g_tape);
-  std::printf("  ratio tape / cblas              %8.3f\n", g_tape / g_blas);
+  std::printf("  ratio tape / cblas              %8.3f  (median of per-pair ratios)\n", median(ratio));
 }
 
 }  // namespace

@@ -10,7 +10,7 @@ run_suite() {  # folder, extra cmake args...
   shift
   cmake -S . -B "$dir" "$@" > "$dir.cmake.log" 2>&1 || { cat "$dir.cmake.log"; exit 1; }
   cmake --build "$dir" -j"$jobs"
-  ctest --test-dir "$dir" --output-on-failure -j1
+  ctest --test-dir "$dir" --output-on-failure -V -j1 | grep -vE "^(UpdateCTestConfiguration|Parse Config|Test project|Constructing|Checking test|Updating test|Added test|Test command|Working Directory|Environment variables)" || return 1
 }
 
 echo "== Release build and tests =="

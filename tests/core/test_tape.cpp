@@ -4,16 +4,76 @@
 
 using namespace na;
 
-TEST_CASE("tape: gradients accumulate across two uses of a value") {
+TEST_CASE("tape: gradients accumulate across uses of a value and across steps") {
   Parameter w("w", Tensor::from({2}, {3, 4}));
   Var y = add(mul(w, w), w);  // dy/dw = 2w + 1
   tape().backward(sum_all(y));
   CHECK(w.grad().to_vector() == std::vector<float>{7, 9});
   tape().reset();
-  // A second step without zero_grad adds on.
-  tape().backward(sum_all(mul(w, w)));
+  tape().backward(sum_all(mul(w, w)));  // no zero_grad: adds 2w
   CHECK(w.grad().to_vector() == std::vector<float>{13, 17});
   w.zero_grad();
   CHECK(w.grad().to_vector() == std::vector<float>{0, 0});
   tape().reset();
+}
+
+TEST_CASE("tape: NoGrad records nothing") {
+  Parameter w("w", Tensor::from({2}, {1, 2}));
+  {
+    NoGrad no_grad;
+    Var y = mul(w, w);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape().entry_count() == 0);
+  }
+  Var y = mul(w, w);
+  CHECK(y.requires_grad());
+  CHECK(tape().entry_count() == 1);
+  tape().reset();
+}
+
+TEST_CASE("tape: clear errors for misuse, never a crash") {
+  Parameter w("w", Tensor::from({2}, {1, 2}));
+  Var y = mul(w, w);
+  CHECK_THROWS_WITH_AS(tape().backward(y), doctest::Contains("backward: the output has shape (2,), not one element: pass a seed gradient"), Error);
+  Var loss = sum_all(y);
+  tape().backward(loss);
+  CHECK_THROWS_WITH_AS(tape().backward(loss), doctest::Contains("backward already ran and freed its entries"), Error);
+  tape().reset();
+  CHECK_THROWS_WITH_AS(loss.value(), doctest::Contains("used after its tape was reset"), Error);
+  Var c = tape().leaf(Tensor::from({1}, {3}));
+  CHECK_THROWS_WITH_AS(tape().backward(c), doctest::Contains("does not require a gradient"), Error);
+  CHECK_THROWS_WITH_AS(tape().backward(loss = sum_all(y = mul(w, w)), Tensor::zeros({3})),
+                       doctest::Contains("seed gradient shape (3,) does not match the output shape (1,)"), Error);
+  tape().reset();
+}
+
+// A custom function with its own backward, as a plugin would write one: y = x^3, dy/dx = 3x^2.
+Var cube(const Var& x) {
+  Var out = tape().output(x.shape(), {x});
+  for (int64_t i = 0; i < x.numel(); ++i) out.value()[i] = x.value()[i] * x.value()[i] * x.value()[i];
+  record_backward(out, [=] {
+    const Tensor& dx = x.grad_acc();
+    for (int64_t i = 0; i < x.numel(); ++i) dx[i] += 3 * x.value()[i] * x.value()[i] * out.grad()[i];
+  });
+  return out;
+}
+
+TEST_CASE("tape: custom functions record their own backward") {
+  Parameter w("w", Tensor::from({3}, {1, -2, 0.5f}));
+  tape().backward(sum_all(cube(w)));
+  CHECK(w.grad().to_vector() == std::vector<float>{3, 12, 0.75f});
+  tape().reset();
+}
+
+TEST_CASE("tape: a steady-state step allocates no new arena memory") {
+  Parameter w("w", Tensor::zeros({64, 64}));
+  size_t cap = 0;
+  for (int step = 0; step < 4; ++step) {
+    Var x = tape().leaf(Tensor::full({32, 64}, 1.0f));
+    tape().backward(sum_all(relu(linear(x, w))));
+    if (step == 2) cap = tape().arena().capacity();
+    if (step == 3) CHECK(tape().arena().capacity() == cap);
+    tape().reset();
+    CHECK(tape().arena().chunk_count() == 1);
+  }
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "nanoattn/arena.h"
+#include "nanoattn/error.h"
 #include "nanoattn/tensor.h"
 
 namespace na {
@@ -106,7 +107,7 @@ class Tape {
     return static_cast<T*>(arena_.alloc_bytes(static_cast<size_t>(n) * sizeof(T), alignof(T)));
   }
   // A new node whose value is allocated here (uninitialised); it requires a gradient when
-  // grad is enabled and any input does.
+  // grad is enabled and any (defined) input does.
   Var output(const Shape& shape, std::initializer_list<Var> inputs);
   Var output(const Shape& shape, bool requires_grad);
   // Wraps a tensor (not copied) as a leaf, e.g. an input batch or a test input.
@@ -151,7 +152,9 @@ class Tape {
   bool consumed_ = false;  // backward() ran since the last reset()
 };
 
-// The current thread's tape (each thread has its own; one is made on first use).
+// The current thread's tape (each thread has its own; one is made on first use). Ops call it
+// on the thread that runs the model, never inside a parallel_for body: a TBB worker would get
+// its own tape, whose arena nobody resets. Allocate scratch before the parallel loop.
 Tape& tape();
 
 // Records nothing while alive (evaluation, sampling).

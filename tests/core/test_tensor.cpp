@@ -1,0 +1,63 @@
+#include <doctest/doctest.h>
+
+#include <cstdint>
+
+#include "nanoattn/core.h"
+
+using namespace na;
+
+TEST_CASE("tensor: storage is 64-byte aligned and reshape is a view") {
+  Tensor t = Tensor::from({2, 3}, {1, 2, 3, 4, 5, 6});
+  CHECK(reinterpret_cast<uintptr_t>(t.data()) % 64 == 0);
+  Tensor r = t.reshape({3, -1});
+  CHECK(r.shape() == Shape{3, 2});
+  CHECK(r.data() == t.data());
+  r[0] = 42;
+  CHECK(t[0] == 42);
+  Tensor c = t.clone();
+  c[0] = 0;
+  CHECK(t[0] == 42);
+}
+
+TEST_CASE("tensor: errors name the shapes") {
+  Tensor t = Tensor::zeros({2, 3});
+  CHECK_THROWS_WITH_AS(t.reshape({4, 2}), "reshape: cannot reshape (2, 3) (6 elements) to (4, 2) (8 elements)", Error);
+  CHECK_THROWS_WITH_AS(Tensor::from({2}, {1, 2, 3}), "Tensor::from: shape (2,) needs 2 values, got 3", Error);
+  CHECK_THROWS_WITH_AS(t.item(), "Tensor::item: needs a one-element tensor, got shape (2, 3)", Error);
+  CHECK_THROWS_WITH_AS(Shape({1, 2, 3, 4, 5, 6}), doctest::Contains("at most 5 dims"), Error);
+  CHECK_THROWS_WITH_AS(Shape({2, 3}).axis(2), "Shape: axis 2 is out of range for shape (2, 3)", Error);
+}
+
+TEST_CASE("arena: 64-byte aligned, and after one step it allocates nothing new") {
+  Arena arena;
+  for (int step = 0; step < 3; ++step) {
+    for (int i = 0; i < 100; ++i) {
+      float* p = arena.alloc_floats(10000 + i);
+      CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+    }
+    size_t cap = arena.capacity();
+    arena.reset();
+    if (step > 0) CHECK(arena.capacity() == cap);
+    CHECK(arena.chunk_count() == 1);
+  }
+}
+
+TEST_CASE("rng: philox is a pure function of (key, counter) with sane moments") {
+  CHECK(philox(7, 3) == philox(7, 3));
+  CHECK(philox(7, 3) != philox(7, 4));
+  CHECK(philox(7, 3) != philox(8, 3));
+  Tensor u = Tensor::empty({100000}), n = Tensor::empty({100000});
+  fill_uniform(u, 11, 0, 1);
+  fill_normal(n, 12, 0, 1);
+  double su = 0, sn = 0, sn2 = 0;
+  for (int64_t i = 0; i < u.numel(); ++i) {
+    CHECK_MESSAGE((u[i] >= 0 && u[i] < 1), "uniform out of range at ", i);
+    su += u[i], sn += n[i], sn2 += double(n[i]) * n[i];
+  }
+  CHECK(su / 1e5 == doctest::Approx(0.5).epsilon(0.01));
+  CHECK(sn / 1e5 == doctest::Approx(0.0).epsilon(0.01));
+  CHECK(sn2 / 1e5 == doctest::Approx(1.0).epsilon(0.02));
+  Rng a(5), b(5);
+  CHECK(a.next_key() == b.next_key());
+  CHECK(a.next_key() != Rng(6).next_key());
+}
