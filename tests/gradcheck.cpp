@@ -1,8 +1,13 @@
 #include "gradcheck.h"
 
+#include <atomic>
+#include <chrono>
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <thread>
 
 namespace na::testing {
 
@@ -29,6 +34,20 @@ std::vector<Var> leaves(const std::vector<Tensor>& inputs, const std::vector<boo
   std::vector<Var> vars;
   for (size_t i = 0; i < inputs.size(); ++i) vars.push_back(tape().leaf(inputs[i].clone(), diff[i]));
   return vars;
+}
+
+// f's output without recording (cloned: it outlives the tape reset).
+Tensor forward_value(const Fn& f, const std::vector<Tensor>& inputs) {
+  NoGrad no_grad;
+  std::vector<bool> none(inputs.size(), false);
+  Tensor out = f(leaves(inputs, none)).value().clone();
+  tape().reset();
+  return out;
+}
+
+// A fixed random tensor (uniform in [-1, 1), from seed) of f's output shape, to seed backward.
+Tensor backward_seed(const Fn& f, const std::vector<Tensor>& inputs, uint64_t seed) {
+  return random_tensor(forward_value(f, inputs).shape(), seed, -1.0f, 1.0f);
 }
 
 // Forward + backward with seed r; returns each differentiable input's gradient (cloned).
@@ -68,6 +87,53 @@ bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return true;
 }
 
+// "" when a and b have the same shape and bits; otherwise where they first differ (flat and
+// multi-index, value and bits of both) and in how many elements.
+std::string bit_difference(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return "shapes " + a.shape().str() + " vs " + b.shape().str();
+  int64_t first = -1, count = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+      if (first < 0) first = i;
+      ++count;
+    }
+  if (count == 0) return "";
+  auto value = [](float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.9g (0x%08x)", static_cast<double>(x), bits);
+    return std::string(buf);
+  };
+  std::ostringstream os;
+  os << "element " << first << " (index (";
+  for (int d = 0, rest = 0; d < a.shape().rank(); ++d, rest = 1) {
+    int64_t stride = a.shape().prod(d + 1, a.shape().rank());
+    os << (rest ? ", " : "") << first / stride % a.shape()[d];
+  }
+  os << ")): " << value(a[first]) << " vs " << value(b[first]) << "; " << count << " of "
+     << a.numel() << " elements differ";
+  return os.str();
+}
+
+// Wakes the worker threads just before a multi-thread run: a sleeping worker often wakes only
+// after the caller has done every chunk of a small op itself, and then the run proves nothing.
+// Each of `threads` tasks waits (at most 100 ms) until all have started, on distinct threads.
+void wake_workers(int threads) {
+  std::atomic<int> started{0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
+  parallel_for(threads, 1, [&](int64_t, int64_t) {
+    ++started;
+    while (started.load() < threads && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();
+  });
+}
+
+// Puts the thread count back to all cores however the scope is left.
+struct AllThreadsOnExit {
+  ~AllThreadsOnExit() { set_num_threads(0); }
+};
+
 }  // namespace
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, float lo, float hi) {
@@ -91,14 +157,7 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
   GradCheckResult res;
   std::ostringstream rep;
 
-  Tensor shape_probe;
-  {
-    NoGrad no_grad;
-    std::vector<bool> none(inputs.size(), false);
-    shape_probe = f(leaves(inputs, none)).value().clone();
-    tape().reset();
-  }
-  Tensor r = random_tensor(shape_probe.shape(), 777, -1.0f, 1.0f);
+  Tensor r = backward_seed(f, inputs, 777);
 
   std::vector<Tensor> ana = analytic(f, inputs, diff, r, nullptr, nullptr);
 
@@ -127,7 +186,18 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
     }
   }
 
-  // Finite differences.
+  // Finite differences. Rounding each float32 output (relative 6e-8) perturbs L by about
+  // 6e-8 ||out * r||_2; the 4-point estimate scales that by ~1.5 / h. Three times that is
+  // allowed on top of atol, so outputs of large magnitude don't fail on noise alone.
+  double noise = 0;
+  {
+    Tensor out = forward_value(f, inputs);
+    double l2 = 0;
+    for (int64_t k = 0; k < out.numel(); ++k)
+      if (std::isfinite(out[k])) l2 += std::pow(static_cast<double>(out[k]) * r[k], 2);
+    noise = 3 * 6e-8 * 1.5 * std::sqrt(l2) / opt.h;
+  }
+  rep << "finite-difference noise allowance " << noise << "\n";
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!diff[i]) continue;
     std::vector<Tensor> x;
@@ -136,6 +206,7 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
     int64_t worst_j = -1;
     double worst_num = 0, worst_ana = 0;
     bool reported = false;
+    int64_t skipped = 0;
     for (int64_t j = 0; j < x[i].numel(); ++j) {
       float orig = x[i][j];
       auto at = [&](double d) {
@@ -144,11 +215,24 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
       };
       // Use the step actually representable in float32.
       double h = static_cast<double>(static_cast<float>(orig + opt.h)) - orig;
-      double num = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
+      double lp = at(h), lm = at(-h), d2 = at(2 * h) - at(-2 * h);
+      double num = (8 * (lp - lm) - d2) / (12 * h);
+      if (opt.skip_kinks) {
+        // Where f is smooth on [-2h, 2h], these four slopes agree to O(h |f''|); a kink
+        // anywhere in that interval makes at least two of them differ by about its jump.
+        double l0 = at(0.0);
+        double slopes[] = {(lp - lm) / (2 * h), d2 / (4 * h), (lp - l0) / h, (l0 - lm) / h};
+        double lo = *std::min_element(slopes, slopes + 4), hi = *std::max_element(slopes, slopes + 4);
+        if (hi - lo > opt.kink_tol * (std::fabs(lo) + std::fabs(hi)) + opt.atol) {
+          ++skipped;
+          x[i][j] = orig;
+          continue;
+        }
+      }
       x[i][j] = orig;
       double a = ana[i][j];
       double err = std::fabs(num - a);
-      double allowed = opt.atol + opt.rtol * std::fabs(num);
+      double allowed = opt.atol + noise + opt.rtol * std::fabs(num);
       if (err / allowed > worst) worst = err / allowed, worst_j = j, worst_num = num, worst_ana = a;
       if (err > allowed && !reported) {
         res.ok = false;
@@ -159,7 +243,13 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
       }
     }
     rep << "input " << i << ": worst error/allowed " << worst << " at element " << worst_j
-        << " (numeric " << worst_num << ", backward " << worst_ana << ")\n";
+        << " (numeric " << worst_num << ", backward " << worst_ana << ")";
+    if (opt.skip_kinks) rep << ", " << skipped << " of " << x[i].numel() << " elements skipped at kinks";
+    rep << "\n";
+    if (skipped > opt.max_skipped * x[i].numel()) {
+      res.ok = false;
+      rep << "input " << i << ": too many elements (" << skipped << ") sit at kinks to check\n";
+    }
   }
   res.report = rep.str();
   return res;
@@ -167,14 +257,7 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
 
 Agreement compare(const Fn& f, const Fn& g, const std::vector<Tensor>& inputs) {
   std::vector<bool> diff(inputs.size(), true);
-  Tensor probe;
-  {
-    NoGrad no_grad;
-    std::vector<bool> none(inputs.size(), false);
-    probe = f(leaves(inputs, none)).value().clone();
-    tape().reset();
-  }
-  Tensor r = random_tensor(probe.shape(), 4242);
+  Tensor r = backward_seed(f, inputs, 4242);
   Tensor of, og;
   std::vector<Tensor> gf = analytic(f, inputs, diff, r, nullptr, &of);
   std::vector<Tensor> gg = analytic(g, inputs, diff, r, nullptr, &og);
@@ -185,6 +268,55 @@ Agreement compare(const Fn& f, const Fn& g, const std::vector<Tensor>& inputs) {
     for (int64_t j = 0; j < gf[i].numel(); ++j)
       a.max_grad_diff = std::max(a.max_grad_diff, difference(gf[i][j], gg[i][j]));
   return a;
+}
+
+ThreadInvariance thread_invariance(const Fn& f, const std::vector<Tensor>& inputs,
+                                   std::vector<bool> diff) {
+  if (diff.empty()) diff.assign(inputs.size(), true);
+  AllThreadsOnExit restore;
+  set_num_threads(0);
+  const int all = num_threads();
+  // Whether a worker takes any chunk of a small op is up to the scheduler, so the 2-thread
+  // run is repeated: a thread-dependent result is then caught more reliably.
+  std::vector<int> counts = {1, 2, 2, 2};
+  if (all > 2) counts.push_back(all);
+  Tensor r = backward_seed(f, inputs, 31337);
+
+  ThreadInvariance res;
+  std::ostringstream rep;
+  for (int threads : counts) {
+    set_num_threads(threads);
+    if (threads > 1) wake_workers(threads);
+    Tensor out;
+    std::vector<Tensor> grads = analytic(f, inputs, diff, r, nullptr, &out);
+    if (threads == 1) {
+      res.output = out;
+      res.grads = grads;
+      continue;
+    }
+    std::string d = bit_difference(res.output, out);
+    if (!d.empty()) {
+      res.ok = false;
+      rep << "1 vs " << threads << " threads: output differs at " << d << "\n";
+    }
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!diff[i]) continue;
+      d = bit_difference(res.grads[i], grads[i]);
+      if (!d.empty()) {
+        res.ok = false;
+        rep << "1 vs " << threads << " threads: gradient of input " << i << " "
+            << inputs[i].shape() << " differs at " << d << "\n";
+      }
+    }
+    if (!res.ok) break;  // one run's differences are the report
+  }
+  if (res.ok) {
+    rep << "output " << res.output.shape() << " and the gradients bitwise identical for threads";
+    for (int t : counts) rep << " " << t;
+    rep << "\n";
+  }
+  res.report = rep.str();
+  return res;
 }
 
 }  // namespace na::testing

@@ -11,6 +11,9 @@
 //
 // It also checks that backward accumulates (a gradient already present is added to, not
 // overwritten) and that two backward passes give bitwise-equal gradients.
+//
+// thread_invariance runs the same forward + backward with 1 worker thread and with 2 and
+// checks that the output and every input gradient have the same bits (CHECK_THREAD_INVARIANT).
 #pragma once
 #include <functional>
 #include <string>
@@ -24,6 +27,13 @@ struct GradCheck {
   double h = 1e-2;
   double atol = 2e-3;
   double rtol = 1e-2;
+  // For functions with kinks (relu feature maps) or near-singular points: skip an element
+  // whose slopes over [-2h, 2h] (central at h and 2h, one-sided at h) disagree by more than
+  // kink_tol (relative), i.e. where no finite difference is meaningful; fail if more than
+  // max_skipped of an input's elements are skipped. The report says how many were.
+  bool skip_kinks = false;
+  double kink_tol = 0.05;
+  double max_skipped = 0.1;
 };
 
 using Fn = std::function<Var(const std::vector<Var>&)>;
@@ -51,6 +61,25 @@ struct Agreement {
 };
 Agreement compare(const Fn& f, const Fn& g, const std::vector<Tensor>& inputs);
 
+// Runs forward + backward of f (backward seeded with a fixed random tensor, as gradcheck does)
+// once with set_num_threads(1), then with set_num_threads(2) (three times, workers woken
+// first, since whether a worker takes a chunk is up to the scheduler), and also with all
+// cores when the machine has more than 2; afterwards the thread count is back to
+// set_num_threads(0). ok when the outputs and every input gradient are bitwise identical
+// across the runs. Give inputs large enough to span several parallel chunks, or the check
+// proves nothing.
+struct ThreadInvariance {
+  bool ok = true;
+  std::string report;  // the first differing element of the output and of each gradient
+  // From the 1-thread run, for further checks: f's output and each input's gradient (zeros
+  // for an input without one).
+  Tensor output;
+  std::vector<Tensor> grads;
+};
+// `differentiable[i]` false: input i is passed without requires_grad and has no gradient.
+ThreadInvariance thread_invariance(const Fn& f, const std::vector<Tensor>& inputs,
+                                   std::vector<bool> differentiable = {});
+
 }  // namespace na::testing
 
 // In a doctest case: CHECK_GRADIENTS(f, inputs[, options[, differentiable]]).
@@ -59,4 +88,12 @@ Agreement compare(const Fn& f, const Fn& g, const std::vector<Tensor>& inputs);
     auto gc_result_ = ::na::testing::gradcheck(__VA_ARGS__);      \
     INFO(gc_result_.report);                                      \
     CHECK(gc_result_.ok);                                         \
+  } while (0)
+
+// In a doctest case: CHECK_THREAD_INVARIANT(f, inputs[, differentiable]).
+#define CHECK_THREAD_INVARIANT(...)                                       \
+  do {                                                                    \
+    auto ti_result_ = ::na::testing::thread_invariance(__VA_ARGS__);      \
+    INFO(ti_result_.report);                                              \
+    CHECK(ti_result_.ok);                                                 \
   } while (0)

@@ -84,11 +84,9 @@ void run_linear_bench(const LinearBenchArgs& a) {
 
 }  // namespace
 
-void add_bench_command(CLI::App& app) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks (never part of the test suite)");
-  bench->require_subcommand(1);
+void add_linear_bench(CLI::App& bench) {
   auto args = std::make_shared<LinearBenchArgs>();
-  auto* lin = bench->add_subcommand("linear", "Tape linear layer vs plain cblas_sgemm GFLOP/s");
+  auto* lin = bench.add_subcommand("linear", "Tape linear layer vs plain cblas_sgemm GFLOP/s");
   lin->add_option("--rows", args->rows, "rows of x")->check(CLI::PositiveNumber)->capture_default_str();
   lin->add_option("--in", args->in, "input features")->check(CLI::PositiveNumber)->capture_default_str();
   lin->add_option("--out", args->out, "output features")->check(CLI::PositiveNumber)->capture_default_str();

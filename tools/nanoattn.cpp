@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   na::cli::add_demo_command(app);
   na::cli::add_bench_command(app);
+  na::cli::add_plugins_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

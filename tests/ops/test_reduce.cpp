@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "gradcheck.h"
@@ -32,30 +31,13 @@ Tensor arange(const Shape& s) {
   return t;
 }
 
-// f's output and its input gradient for seed r, with `threads` worker threads (0 = all).
-std::pair<Tensor, Tensor> run_with_threads(int threads, const std::function<Var(const Var&)>& f,
-                                           const Tensor& x) {
-  set_num_threads(threads);
-  Var v = tape().leaf(x, true);
-  Var y = f(v);
-  Tensor r = random_tensor(y.shape(), 5);
-  tape().backward(y, r);
-  std::pair<Tensor, Tensor> res{y.value().clone(), v.grad().clone()};
-  tape().reset();
-  set_num_threads(0);
-  return res;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
-}
-
-// f on x matches `naive` (a double loop) and gives the same bits with 1 thread and with all.
+// f on x gives the same bits (output and gradient) with 1 thread and with more, and matches
+// `naive` (a double loop).
 void check_large(const std::function<Var(const Var&)>& f, const Tensor& x, const Tensor& naive) {
-  auto [y1, g1] = run_with_threads(1, f, x);
-  auto [yn, gn] = run_with_threads(0, f, x);
-  CHECK(same_bits(y1, yn));
-  CHECK(same_bits(g1, gn));
+  ThreadInvariance inv = thread_invariance([&](const std::vector<Var>& v) { return f(v[0]); }, {x});
+  INFO(inv.report);
+  CHECK(inv.ok);
+  const Tensor& y1 = inv.output;
   REQUIRE(y1.shape() == naive.shape());
   double worst = 0;
   for (int64_t i = 0; i < naive.numel(); ++i)

@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "nanoattn/core.h"
 #include "nanoattn/ops.h"
 #include "nanoattn/version.h"
 
@@ -94,6 +95,9 @@ class ParamSet {
   };
   std::vector<Entry> entries_;
 };
+
+// Fills t as `init` says, drawing from `key`.
+void apply_init(const Init& init, const Tensor& t, uint64_t key);
 
 // Allocates a ParamSet for specs (values drawn from `seed` by each Init): for tests and tools
 // that run an attention without a model around it.

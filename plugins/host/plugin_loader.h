@@ -1,0 +1,64 @@
+// Finding, checking and loading attention plugins (host side).
+//
+// Search path, in order (the first plugin of a name wins; later ones are reported shadowed):
+//   1. folders added by the caller (an experiment's `plugins:` list)
+//   2. NANOATTN_PLUGIN_PATH (colon-separated)
+//   3. the folder bundled with this libnanoattn: <dir of libnanoattn.so>/nanoattn/plugins,
+//      which is both the build tree's and the install prefix's lib/nanoattn/plugins
+// Every *.so there is opened with RTLD_NOW | RTLD_LOCAL and asked for its descriptor; a file
+// that is not a plugin, or was built for another ABI, is recorded with the reason and skipped.
+// Libraries are never closed: objects they made may outlive any scope we could track.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nanoattn/attention.h"
+
+namespace na {
+
+struct LoadedPlugin {
+  std::string name;
+  std::string path;  // the .so file
+  const NaAttentionPluginDescriptor* descriptor;
+  const PluginInfo* info;
+};
+
+struct RejectedPlugin {
+  std::string path;
+  std::string reason;  // why, and what to do
+};
+
+class PluginRegistry {
+ public:
+  // Scans `extra_dirs`, then NANOATTN_PLUGIN_PATH, then the bundled folder.
+  explicit PluginRegistry(const std::vector<std::string>& extra_dirs = {});
+
+  // The plugin of that name; throws listing the available ones, the search path and any
+  // rejected files.
+  const LoadedPlugin& get(const std::string& name) const;
+  bool has(const std::string& name) const;
+  const std::vector<LoadedPlugin>& plugins() const { return plugins_; }
+  const std::vector<RejectedPlugin>& rejected() const { return rejected_; }
+  const std::vector<std::string>& search_path() const { return search_path_; }
+
+  // Checks the configuration against the plugin's capabilities (e.g. a bidirectional-only
+  // plugin used causally) and creates an instance. `config.options` must be resolved
+  // (resolve_options in plugin_options.h).
+  std::unique_ptr<IAttention> create(const std::string& name, const AttentionConfig& config) const;
+
+  // Loads one file; returns false and records the reason if it is not a usable plugin.
+  bool load_file(const std::string& path);
+
+ private:
+  void scan_dir(const std::string& dir);
+
+  std::vector<std::string> search_path_;
+  std::vector<LoadedPlugin> plugins_;
+  std::vector<RejectedPlugin> rejected_;
+};
+
+// The folder of plugins shipped with this libnanoattn (may not exist).
+std::string bundled_plugin_dir();
+
+}  // namespace na

@@ -1,0 +1,84 @@
+// Every way loading or configuring a plugin can go wrong gives a clear na::Error (or a
+// recorded rejection with the reason), never a crash.
+#include <doctest/doctest.h>
+
+#include "plugin_loader.h"
+#include "plugin_options.h"
+
+using namespace na;
+
+namespace {
+const std::string kFixtures = NANOATTN_TEST_FIXTURE_DIR;
+
+std::string rejection_of(const PluginRegistry& reg, const std::string& file) {
+  for (const RejectedPlugin& r : reg.rejected())
+    if (r.path.find(file) != std::string::npos) return r.reason;
+  return "(not rejected)";
+}
+}  // namespace
+
+TEST_CASE("plugin errors: an unknown name lists the available plugins and the search path") {
+  PluginRegistry reg;
+  CHECK_THROWS_WITH_AS(reg.get("sofmax"),
+                       doctest::Contains("no attention plugin named 'sofmax'. Available: linear, softmax. Searched: "),
+                       Error);
+  CHECK_THROWS_WITH_AS(reg.get("sofmax"), doctest::Contains("NANOATTN_PLUGIN_PATH"), Error);
+}
+
+TEST_CASE("plugin errors: a library without the entry symbol is skipped with the reason") {
+  PluginRegistry reg({kFixtures + "/no_entry"});
+  std::string why = rejection_of(reg, "no_entry.so");
+  CHECK(why.find("not a nanoattn attention plugin: it exports no 'nanoattn_attention_plugin' symbol") != std::string::npos);
+  CHECK(reg.has("softmax"));  // the rest of the search path still loads
+  // Asking for it by name shows the skipped file and why.
+  std::string expect = "skipped " + kFixtures + "/no_entry/no_entry.so: not a nanoattn";
+  CHECK_THROWS_WITH_AS(reg.get("no_entry"), doctest::Contains(expect.c_str()), Error);
+}
+
+TEST_CASE("plugin errors: an ABI major mismatch names both versions") {
+  PluginRegistry reg({kFixtures + "/bad_abi"});
+  std::string why = rejection_of(reg, "bad_abi.so");
+  CHECK(why.find("built for attention ABI 999.0, but this nanoattn has ABI 1.0") != std::string::npos);
+  CHECK(why.find("rebuild the plugin") != std::string::npos);
+}
+
+TEST_CASE("plugin errors: a file that is not a shared library at all") {
+  PluginRegistry reg;
+  std::string bogus = std::string(NANOATTN_TEST_BINARY_DIR) + "/not_a_library.so";
+  { FILE* f = std::fopen(bogus.c_str(), "w"); std::fputs("hello", f); std::fclose(f); }
+  CHECK_FALSE(reg.load_file(bogus));
+  CHECK(rejection_of(reg, "not_a_library.so").find("cannot be loaded") != std::string::npos);
+}
+
+TEST_CASE("plugin errors: unknown options and wrong types in YAML list the valid options") {
+  PluginRegistry reg;
+  const PluginInfo& info = *reg.get("linear").info;
+  YAML::Node unknown = YAML::Load("feature_map: elu\nfeture_dim: 64\n");
+  CHECK_THROWS_WITH_AS(resolve_options(info, unknown, "exp.yaml"),
+                       doctest::Contains("exp.yaml:2:1: plugin 'linear' has no option 'feture_dim'. Valid options:\n  feature_map (string, default elu"), Error);
+  YAML::Node wrong = YAML::Load("key_dim: wide\n");
+  CHECK_THROWS_WITH_AS(resolve_options(info, wrong, "exp.yaml"),
+                       doctest::Contains("exp.yaml:1:10: option 'key_dim' of plugin 'linear' must be an integer, got 'wide'"), Error);
+  YAML::Node choice = YAML::Load("feature_map: cosine\n");
+  CHECK_THROWS_WITH_AS(resolve_options(info, choice, "exp.yaml"),
+                       doctest::Contains("must be one of elu|relu|dpfp|favor, got 'cosine'"), Error);
+  YAML::Node good = YAML::Load("feature_map: dpfp\nnu: 3\nnormalize: false\n");
+  Options o = resolve_options(info, good, "exp.yaml");
+  CHECK(o.get_string("feature_map") == "dpfp");
+  CHECK(o.get_int("nu") == 3);
+  CHECK_FALSE(o.get_bool("normalize"));
+  CHECK(o.get_float("eps") == doctest::Approx(1e-6));  // defaulted
+}
+
+TEST_CASE("plugin errors: a bidirectional-only plugin used causally is refused") {
+  PluginRegistry reg({kFixtures + "/bidir_only"});
+  AttentionConfig config;
+  config.d_model = 8;
+  config.n_heads = 2;
+  config.causal = true;
+  CHECK_THROWS_WITH_AS(reg.create("bidir_only", config),
+                       doctest::Contains("plugin 'bidir_only': it is bidirectional-only (it attends to later tokens), so it "
+                                         "cannot be used in a causal model"), Error);
+  config.causal = false;
+  CHECK(reg.create("bidir_only", config) != nullptr);
+}
