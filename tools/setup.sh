@@ -12,6 +12,7 @@ packages=(
   doctest-dev               # tests
   libcli11-dev              # the nanoattn command line
   python3-h5py python3-numpy python3-matplotlib  # analysis scripts (/usr/bin/python3)
+  bible-kjv                 # the `kjv` corpus, built offline from its `bible` command
 )
 
 missing=()

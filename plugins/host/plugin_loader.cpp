@@ -131,7 +131,10 @@ std::unique_ptr<IAttention> PluginRegistry::create(const std::string& name, cons
            "it is causal-only, so it cannot be used with causal: false");
   NA_CHECK(!caps.needs_fixed_length || config.max_len > 0, "plugin '" + name + "'",
            "its parameters depend on the sequence length: set the model's max_len");
-  return std::unique_ptr<IAttention>(p.descriptor->create(&config));
+  AttentionConfig resolved = config;  // every declared option the caller left out: its default
+  for (const OptionSpec& s : p.info->options)
+    if (!resolved.options.has(s.name)) resolved.options.set(s.name, s.default_value);
+  return std::unique_ptr<IAttention>(p.descriptor->create(&resolved));
 }
 
 }  // namespace na

@@ -43,8 +43,8 @@ class PluginRegistry {
   const std::vector<std::string>& search_path() const { return search_path_; }
 
   // Checks the configuration against the plugin's capabilities (e.g. a bidirectional-only
-  // plugin used causally) and creates an instance. `config.options` must be resolved
-  // (resolve_options in plugin_options.h).
+  // plugin used causally) and creates an instance. Options missing from `config.options`
+  // get their declared defaults; validate user input with resolve_options first.
   std::unique_ptr<IAttention> create(const std::string& name, const AttentionConfig& config) const;
 
   // Loads one file; returns false and records the reason if it is not a usable plugin.

@@ -9,8 +9,6 @@
 // generated token. The reference is the naive O(T^2) masked-kernel composite.
 #include <cmath>
 #include <memory>
-#include <type_traits>
-#include <variant>
 
 #include "causal_linear.h"
 #include "feature_maps.h"
@@ -69,26 +67,6 @@ const PluginInfo& linear_info() {
   return info;
 }
 
-// An option's resolved value, or its declared default when the config does not carry it (a
-// config built by hand rather than by the host). Ints are accepted where floats are declared.
-OptionValue option(const AttentionConfig& config, const std::string& name) {
-  if (config.options.has(name)) return config.options.values().at(name);
-  for (const OptionSpec& spec : linear_info().options)
-    if (spec.name == name) return spec.default_value;
-  throw Error(kContext, cat("no option '", name, "'"));
-}
-
-template <class T>
-T option_as(const AttentionConfig& config, const std::string& name, const char* type) {
-  OptionValue v = option(config, name);
-  if constexpr (std::is_same_v<T, double>)
-    if (auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
-  const T* p = std::get_if<T>(&v);
-  NA_CHECK(p != nullptr, kContext, "option '", name, "' must be of type ", type, ", got '",
-           option_value_str(v), "'");
-  return *p;
-}
-
 // Recurrent state: the fast-weight matrix S and the normaliser z of every (batch, head).
 class LinearState : public AttentionState {
  public:
@@ -106,13 +84,15 @@ class LinearState : public AttentionState {
 class LinearAttention : public ProjectedAttention {
  public:
   explicit LinearAttention(const AttentionConfig& config) : ProjectedAttention(config) {
-    const std::string map = option_as<std::string>(config, "feature_map", "string");
-    const int64_t kd = option_as<int64_t>(config, "key_dim", "int");
-    nu_ = option_as<int64_t>(config, "nu", "int");
-    const int64_t features = option_as<int64_t>(config, "features", "int");
-    redraw_ = option_as<bool>(config, "redraw", "bool");
-    const double eps = option_as<double>(config, "eps", "float");
-    normalize_ = option_as<bool>(config, "normalize", "bool");
+    // The host resolves every declared option (given or defaulted) before creating us.
+    const Options& o = config.options;
+    const std::string map = o.get_string("feature_map");
+    const int64_t kd = o.get_int("key_dim");
+    nu_ = o.get_int("nu");
+    const int64_t features = o.get_int("features");
+    redraw_ = o.get_bool("redraw");
+    const double eps = o.get_float("eps");
+    normalize_ = o.get_bool("normalize");
 
     NA_CHECK(map == "elu" || map == "relu" || map == "dpfp" || map == "favor", kContext,
              "option 'feature_map' is '", map, "': choose one of elu, relu, dpfp, favor");
