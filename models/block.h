@@ -1,0 +1,126 @@
+// Blocks: the units a model is assembled from, registered by name. Each block file ends with
+// one registration line; the builder is a loop over the YAML list and the registry.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "nanoattn/ops.h"
+
+namespace na {
+
+class ParamStore;
+class PluginRegistry;
+struct ModelDims;
+
+struct ForwardOptions {
+  bool training = false;      // dropout on
+  uint64_t dropout_key = 0;   // fresh per step (from the run's Rng)
+};
+
+// What a block sees when it runs.
+struct BlockInput {
+  std::span<const int32_t> ids;  // B*T token ids (for embeddings)
+  int64_t B = 0, T = 0;
+  ForwardOptions opt;
+};
+
+class Block {
+ public:
+  virtual ~Block() = default;
+  // x: (B, T, C) -> (B, T, C); an embedding ignores x, the LM head returns (B, T, V).
+  virtual Var forward(const Var& x, const BlockInput& in) const = 0;
+};
+
+// Everything a block factory may use. `node` is the block's option map; read it through
+// option<T>() so that an unknown key is an error naming the file, line and valid keys.
+class BlockContext {
+ public:
+  BlockContext(const std::string& type, const YAML::Node& node, const std::string& path,
+               const std::string& where, const ModelDims& dims, ParamStore& store,
+               const PluginRegistry& plugins);
+
+  template <class T>
+  T option(const std::string& key, const T& fallback);
+  YAML::Node node_option(const std::string& key);  // a nested map or list (may be null)
+  // Throws if the YAML has keys no option() asked for.
+  void finish() const;
+
+  // The block's own parameter path: parent path + "." + its `name` option (or default).
+  std::string path_for(const std::string& default_name);
+  // Where in the file this block was written ("exp.yaml:12:7"), for errors.
+  std::string at() const;
+  std::string at(const YAML::Node& n) const;
+
+  const std::string& type() const { return type_; }
+  const std::string& parent_path() const { return path_; }
+  const std::string& where() const { return where_; }
+  const ModelDims& dims() const { return dims_; }
+  ParamStore& store() const { return store_; }
+  const PluginRegistry& plugins() const { return plugins_; }
+
+ private:
+  std::string type_;
+  YAML::Node node_;
+  std::string path_, where_;
+  const ModelDims& dims_;
+  ParamStore& store_;
+  const PluginRegistry& plugins_;
+  std::set<std::string> asked_;
+};
+
+using BlockFactory = std::function<std::unique_ptr<Block>(BlockContext&)>;
+
+class BlockRegistry {
+ public:
+  static BlockRegistry& instance();
+  // A duplicate name is an error (caught at start-up, in the registering block's file).
+  void add(const std::string& name, const std::string& doc, BlockFactory factory);
+  std::unique_ptr<Block> create(const std::string& name, BlockContext& ctx) const;
+  // "" if `name` is registered, else a message listing the known blocks.
+  std::string unknown(const std::string& name) const;
+  std::vector<std::pair<std::string, std::string>> list() const;  // name, doc
+
+ private:
+  std::map<std::string, std::pair<std::string, BlockFactory>> blocks_;
+};
+
+// Builds a YAML list of {type: options} items under `path` (used by the model and by
+// container blocks: repeat, residual).
+std::vector<std::unique_ptr<Block>> build_blocks(const YAML::Node& list, const std::string& path,
+                                                 const std::string& where, const ModelDims& dims,
+                                                 ParamStore& store, const PluginRegistry& plugins);
+// A hash of a name that is the same on every platform (std::hash is not): seeds derived from
+// parameter paths.
+uint64_t stable_hash(const std::string& name);
+
+// Runs a list of blocks in order.
+Var run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, Var x, const BlockInput& in);
+
+// One line at the bottom of each block file.
+#define NANOATTN_REGISTER_BLOCK(name, doc, factory)                        \
+  static const bool registered_block_##name = [] {                         \
+    ::na::BlockRegistry::instance().add(#name, doc, factory);              \
+    return true;                                                           \
+  }()
+
+template <class T>
+T BlockContext::option(const std::string& key, const T& fallback) {
+  asked_.insert(key);
+  YAML::Node v = node_ ? node_[key] : YAML::Node();
+  if (!v) return fallback;
+  try {
+    return v.as<T>();
+  } catch (const YAML::Exception&) {
+    throw Error(at(v), cat("block '", type_, "': option '", key, "' has the wrong type (got '",
+                           v.IsScalar() ? v.Scalar() : std::string("a map or list"), "')"));
+  }
+}
+
+}  // namespace na

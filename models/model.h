@@ -1,0 +1,57 @@
+// A model: an ordered list of blocks built from YAML, and the parameters they declared.
+//
+//   model:
+//     d_model: 128          # C
+//     vocab: 65             # V (the caller fills it in from the tokenizer when it is "auto")
+//     max_len: 256          # longest context (learned positions, length-dependent plugins)
+//     causal: true
+//     blocks:               # each item is {block_type: {its options}}; see `nanoattn blocks`
+//       - token_embedding: {}
+//       - positional: {kind: learned}
+//       - repeat:
+//           n: 4
+//           blocks:
+//             - residual: {norm: layernorm, norm_name: ln1, body: [{attention: {plugin: softmax, n_heads: 4}}]}
+//             - residual: {norm: layernorm, norm_name: ln2, body: [{feed_forward: {mult: 4}}]}
+//       - layernorm: {name: ln_f}
+//       - lm_head: {tied_to: tok}
+#pragma once
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "block.h"
+#include "param_store.h"
+
+namespace na {
+
+class PluginRegistry;
+
+struct ModelDims {
+  int64_t d_model = 0, vocab = 0, max_len = 0;
+  bool causal = true;
+};
+
+class Model {
+ public:
+  // `where` names the source in errors ("exp.yaml"). Parameters are drawn from `seed`.
+  Model(const YAML::Node& model_node, const std::string& where, int64_t vocab,
+        const PluginRegistry& plugins, uint64_t seed);
+
+  // ids: B*T token ids -> logits (B, T, V). Records on the current tape unless in NoGrad.
+  Var forward(std::span<const int32_t> ids, int64_t B, int64_t T, const ForwardOptions& opt = {}) const;
+
+  const ModelDims& dims() const { return dims_; }
+  ParamStore& params() { return store_; }
+  const ParamStore& params() const { return store_; }
+
+ private:
+  ModelDims dims_;
+  ParamStore store_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+};
+
+}  // namespace na
