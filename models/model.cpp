@@ -37,7 +37,11 @@ Model::Model(const YAML::Node& node, const std::string& where, int64_t vocab,
   dims_.vocab = vocab;
   if (node["vocab"] && node["vocab"].Scalar() != "auto") dims_.vocab = positive(node, "vocab", where);
   NA_CHECK(dims_.vocab > 0, mark(where, node), "model: the vocabulary size is unknown: set 'vocab' or load a corpus");
-  dims_.causal = node["causal"] ? node["causal"].as<bool>() : true;
+  if (YAML::Node c = node["causal"]) {
+    NA_CHECK(c.IsScalar() && (c.Scalar() == "true" || c.Scalar() == "false"), mark(where, c),
+             "model: 'causal' must be true or false, got '", c.IsScalar() ? c.Scalar() : "a map or list", "'");
+    dims_.causal = c.Scalar() == "true";
+  }
   store_.set_seed(seed);
   blocks_ = build_blocks(node["blocks"], "", where, dims_, store_, plugins);
 }

@@ -86,6 +86,7 @@ TEST_CASE("model: errors name the file position, the key and the valid choices")
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {n_heads: 3}\n", "attention: n_heads 3 must be > 0 and divide d_model 8");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {plugin: sofmax}\n", "no attention plugin named 'sofmax'. Available: linear, softmax");
   CHECK_ERROR("d_model: 0\nmax_len: 4\nblocks: []\n", "exp.yaml:1:10: model: 'd_model' must be > 0, got 0");
+  CHECK_ERROR("d_model: 8\nmax_len: 4\ncausal: maybe\nblocks: []\n", "exp.yaml:3:9: model: 'causal' must be true or false, got 'maybe'");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nlayers: 3\nblocks: []\n", "exp.yaml:3:1: model: unknown key 'layers'");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {options: {feature_map: elu}}\n", "plugin 'softmax' has no option 'feature_map'");
 }
