@@ -7,6 +7,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"nanoattn: attention research on CPU (softmax vs linear attention and friends)"};
   app.require_subcommand(1);
+  na::cli::add_run_command(app);
+  na::cli::add_eval_command(app);
+  na::cli::add_sample_command(app);
+  na::cli::add_params_command(app);
   na::cli::add_demo_command(app);
   na::cli::add_bench_command(app);
   na::cli::add_plugins_command(app);

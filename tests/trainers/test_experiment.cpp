@@ -1,0 +1,161 @@
+// Experiment files: runs as overrides, --set, defaults, and an error naming file:line:col and the
+// valid choices for each kind of bad input.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "experiment/experiment.h"
+#include "nanoattn/error.h"
+
+namespace fs = std::filesystem;
+using namespace na;
+
+namespace {
+
+const char* kBase = R"(name: study
+seed: 7
+data: {corpus: tiny.txt, val_fraction: 0.1}
+model:
+  d_model: 16
+  max_len: 8
+  blocks:
+    - token_embedding: {}
+    - attention: {plugin: softmax, n_heads: 2}
+train: {steps: 50, batch_size: 4, seq_len: 8}
+eval: {every: 10}
+runs:
+  - name: softmax
+  - name: linear
+    model: {blocks: [{token_embedding: {}}, {attention: {plugin: linear}}]}
+    train: {lr: 0.002}
+)";
+
+struct TempDir {
+  fs::path dir = fs::temp_directory_path() / ("na_exp_" + std::to_string(::getpid()));
+  TempDir() { fs::create_directories(dir); }
+  ~TempDir() { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  }
+};
+
+// The error message of load_experiment, or "" if it succeeded.
+std::string error_of(const std::string& path, const std::vector<std::string>& sets = {}) {
+  try {
+    load_experiment(path, sets);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string with(std::string text, const std::string& from, const std::string& to) {
+  const size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("runs are the shared sections deep-merged with each run's overrides") {
+  TempDir t;
+  Experiment e = load_experiment(t.write("study.yaml", kBase));
+  REQUIRE(e.runs.size() == 2);
+  CHECK(e.name == "study");
+  const RunConfig &a = e.runs[0], &b = e.runs[1];
+  CHECK(a.name == "softmax");
+  CHECK(b.name == "linear");
+  CHECK(a.experiment == "study");
+  CHECK(a.seed == 7);
+  CHECK(a.train.lr == doctest::Approx(1e-3));   // default
+  CHECK(b.train.lr == doctest::Approx(0.002));  // override
+  CHECK(b.train.steps == 50);                   // merged, not replaced
+  CHECK(a.model["blocks"][1]["attention"]["plugin"].Scalar() == "softmax");
+  CHECK(b.model["blocks"][1]["attention"]["plugin"].Scalar() == "linear");  // lists replace
+  CHECK(b.model["d_model"].as<int>() == 16);
+  CHECK(a.data.name_or_path == (t.dir / "tiny.txt").string());  // relative to the file
+  CHECK(a.data.val_fraction == doctest::Approx(0.1));
+  CHECK(a.eval.every == 10);
+  CHECK(a.eval_seq_len() == 8);
+}
+
+TEST_CASE("--set overrides every run, through maps and list indices") {
+  TempDir t;
+  const std::string path = t.write("study.yaml", kBase);
+  Experiment e = load_experiment(path, {"train.steps=9", "model.blocks.1.attention.n_heads=4", "log.tensorboard=true",
+                                        "data.corpus=kjv"});
+  for (const RunConfig& r : e.runs) {
+    CHECK(r.train.steps == 9);
+    CHECK(r.model["blocks"][1]["attention"]["n_heads"].as<int>() == 4);
+    CHECK(r.log.tensorboard);
+    CHECK(r.data.name_or_path == "kjv");  // a named corpus stays a name
+  }
+  CHECK(e.runs[1].model["blocks"][1]["attention"]["plugin"].Scalar() == "linear");
+  CHECK(error_of(path, {"train.steps"}).find("is not key.path=value") != std::string::npos);
+  CHECK(error_of(path, {"model.blocks.9.x=1"}).find("index 9 is past the end of a list of 2") != std::string::npos);
+  CHECK(error_of(path, {"model.blocks.x.y=1"}).find("must be a number") != std::string::npos);
+  CHECK(error_of(path, {"train.stpes=5"}).find("unknown key 'stpes'") != std::string::npos);
+}
+
+TEST_CASE("the resolved config holds every default and reads back to itself") {
+  TempDir t;
+  Experiment e = load_experiment(t.write("study.yaml", kBase));
+  for (const RunConfig& r : e.runs) {
+    const std::string text = r.resolved_text();
+    CHECK(text.find("label_smoothing: 0") != std::string::npos);
+    CHECK(text.find("warmup: 100") != std::string::npos);
+    RunConfig back = parse_run(YAML::Load(text), "saved", "/elsewhere");
+    CHECK(back.resolved_text() == text);
+    CHECK(back.data.name_or_path == r.data.name_or_path);  // absolute: the folder no longer matters
+  }
+}
+
+TEST_CASE("a file without runs is one run") {
+  TempDir t;
+  std::string text = kBase;
+  text = text.substr(0, text.find("runs:"));
+  Experiment e = load_experiment(t.write("single.yaml", text));
+  REQUIRE(e.runs.size() == 1);
+  CHECK(e.runs[0].name == "main");
+}
+
+TEST_CASE("bad experiment files: each error names the place and what is valid") {
+  TempDir t;
+  struct Case {
+    const char* what;
+    std::string text;
+    std::vector<std::string> expected;
+  };
+  const std::vector<Case> cases = {
+      {"malformed YAML", with(kBase, "eval: {every: 10}", "eval: {every: 10"), {"bad.yaml:", "malformed YAML"}},
+      {"unknown top-level key", with(kBase, "seed: 7", "sed: 7"),
+       {"bad.yaml:2:1", "unknown key 'sed'", "valid keys:", "seed", "train"}},
+      {"unknown key in a section", with(kBase, "eval: {every: 10}", "eval: {evry: 10}"),
+       {"bad.yaml:11:8", "eval: unknown key 'evry'", "every"}},
+      {"unknown key in a run", with(kBase, "    train: {lr: 0.002}", "    trian: {lr: 0.002}"),
+       {"bad.yaml:16:5", "unknown key 'trian'", "a run has:"}},
+      {"unknown key inside a run override", with(kBase, "{lr: 0.002}", "{lr: 0.002, warmpu: 3}"),
+       {"bad.yaml:16:32", "train: unknown key 'warmpu'", "warmup"}},
+      {"wrong type", with(kBase, "steps: 50", "steps: many"), {"bad.yaml:10:16", "train.steps must be an integer", "'many'"}},
+      {"zero size", with(kBase, "batch_size: 4", "batch_size: 0"), {"bad.yaml:10:32", "train.batch_size must be >= 1, got 0"}},
+      {"negative size", with(kBase, "seq_len: 8}", "seq_len: -8}"), {"train.seq_len must be >= 1, got -8"}},
+      {"bad choice", with(kBase, "val_fraction: 0.1}", "val_fraction: 0.1, tokenizer: bpe}"),
+       {"data.tokenizer 'bpe' is not one of: char, word"}},
+      {"out of range", with(kBase, "val_fraction: 0.1", "val_fraction: 2"), {"data.val_fraction must be in [0, 0.5], got 2"}},
+      {"missing corpus", with(kBase, "corpus: tiny.txt, ", ""), {"bad.yaml:3:7", "data: 'corpus' is required"}},
+      {"duplicate run names", with(kBase, "name: linear", "name: softmax"), {"two runs are named 'softmax'"}},
+      {"runs not a list", std::string(kBase).substr(0, std::string(kBase).find("runs:")) + "runs: 3\n",
+       {"bad.yaml:12:7", "'runs' must be a list"}},
+      {"model missing", with(kBase, "model:", "modl:"), {"unknown key 'modl'"}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    const std::string msg = error_of(t.write("bad.yaml", c.text));
+    CAPTURE(msg);
+    REQUIRE(!msg.empty());
+    for (const std::string& part : c.expected) CHECK(msg.find(part) != std::string::npos);
+  }
+  CHECK(error_of((t.dir / "absent.yaml").string()).find("no such experiment file") != std::string::npos);
+}

@@ -1,0 +1,293 @@
+#include "experiment/experiment.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "experiment/yaml_section.h"
+
+namespace na {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_named_corpus(const std::string& name) {
+  std::stringstream list(named_corpora());
+  for (std::string item; std::getline(list, item, ',');)
+    if (item.erase(0, item.find_first_not_of(' ')) == name) return true;
+  return false;
+}
+
+std::string absolute_from(const std::string& dir, const std::string& path) {
+  fs::path p(path);
+  return (p.is_absolute() ? p : fs::path(dir) / p).lexically_normal().string();
+}
+
+YAML::Node load_yaml_file(const std::string& path) {
+  NA_CHECK(fs::exists(path), path, "no such experiment file");
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::ParserException& e) {
+    throw Error(cat(path, ":", e.mark.line + 1, ":", e.mark.column + 1), cat("malformed YAML: ", e.msg));
+  } catch (const YAML::Exception& e) {
+    throw Error(path, cat("cannot read: ", e.what()));
+  }
+}
+
+CorpusSpec parse_data(YamlSection s, const std::string& dir) {
+  CorpusSpec spec;
+  spec.name_or_path = s.require<std::string>("corpus");
+  if (!is_named_corpus(spec.name_or_path)) spec.name_or_path = absolute_from(dir, spec.name_or_path);
+  spec.tokenizer = s.get_choice("tokenizer", "char", {"char", "word"});
+  spec.val_fraction = s.get_real("val_fraction", spec.val_fraction, 0.0, 0.5);
+  spec.test_fraction = s.get_real("test_fraction", spec.test_fraction, 0.0, 0.5);
+  spec.max_vocab = static_cast<size_t>(s.get_int("max_vocab", 0, 0));
+  s.finish();
+  return spec;
+}
+
+TrainConfig parse_train(YamlSection s) {
+  TrainConfig t;
+  t.steps = s.get_int("steps", t.steps, 1);
+  t.batch_size = s.get_int("batch_size", t.batch_size, 1);
+  t.seq_len = s.get_int("seq_len", t.seq_len, 1);
+  t.optimizer = s.get_choice("optimizer", t.optimizer, {"adamw", "sgd"});
+  t.lr = s.get_real("lr", t.lr, 0.0, 1e3);
+  t.min_lr_ratio = s.get_real("min_lr_ratio", t.min_lr_ratio, 0.0, 1.0);
+  t.warmup = s.get_int("warmup", t.warmup, 0);
+  t.weight_decay = s.get_real("weight_decay", t.weight_decay, 0.0, 1e3);
+  t.beta1 = s.get_real("beta1", t.beta1, 0.0, 0.999999);
+  t.beta2 = s.get_real("beta2", t.beta2, 0.0, 0.999999999);
+  t.eps = s.get_real("eps", t.eps, 0.0, 1.0);
+  t.momentum = s.get_real("momentum", t.momentum, 0.0, 1.0);
+  t.grad_clip = s.get_real("grad_clip", t.grad_clip, 0.0, 1e9);
+  t.label_smoothing = s.get_real("label_smoothing", t.label_smoothing, 0.0, 0.999);
+  t.checkpoint_every = s.get_int("checkpoint_every", t.checkpoint_every, 0);
+  t.time_limit = s.get_real("time_limit", t.time_limit, 0.0, 1e9);
+  s.finish();
+  return t;
+}
+
+EvalConfig parse_eval(YamlSection s) {
+  EvalConfig e;
+  e.every = s.get_int("every", e.every, 0);
+  e.batch_size = s.get_int("batch_size", e.batch_size, 1);
+  e.seq_len = s.get_int("seq_len", e.seq_len, 0);
+  e.test = s.get<bool>("test", e.test);
+  s.finish();
+  return e;
+}
+
+LogConfig parse_log(YamlSection s) {
+  LogConfig l;
+  l.every = s.get_int("every", l.every, 1);
+  l.tensorboard = s.get<bool>("tensorboard", l.tensorboard);
+  s.finish();
+  return l;
+}
+
+std::vector<std::string> parse_paths(const YAML::Node& n, const std::string& where, const std::string& dir) {
+  std::vector<std::string> out;
+  if (!n || n.IsNull()) return out;
+  NA_CHECK(n.IsSequence(), yaml_at(where, n), "plugin_paths must be a list of folders, e.g. [build/plugins]");
+  for (const YAML::Node& p : n) {
+    NA_CHECK(p.IsScalar(), yaml_at(where, p), "plugin_paths: each entry must be a folder path");
+    out.push_back(absolute_from(dir, p.Scalar()));
+  }
+  return out;
+}
+
+// Sections a run may override, besides its name.
+const char* const kRunSections[] = {"seed", "threads", "plugin_paths", "data", "model", "train", "eval", "log"};
+
+}  // namespace
+
+void deep_merge(YAML::Node base, const YAML::Node& over) {
+  for (const auto& kv : over) {
+    const std::string key = kv.first.Scalar();
+    const YAML::Node& cbase = base;
+    YAML::Node old = cbase[key];
+    if (old && old.IsMap() && kv.second.IsMap())
+      deep_merge(old, kv.second);
+    else
+      base[key] = kv.second;
+  }
+}
+
+void apply_override(YAML::Node root, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  NA_CHECK(eq != std::string::npos && eq > 0, "--set", "'", assignment,
+           "' is not key.path=value (e.g. --set train.steps=100)");
+  const std::string path = assignment.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw Error("--set", cat("'", assignment, "': the value is not valid YAML: ", e.msg));
+  }
+  std::vector<std::string> keys;
+  std::stringstream ss(path);
+  for (std::string k; std::getline(ss, k, '.');) {
+    NA_CHECK(!k.empty(), "--set", "'", path, "' has an empty key");
+    keys.push_back(k);
+  }
+  YAML::Node node = root;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string& k = keys[i];
+    const bool last = i + 1 == keys.size();
+    if (node.IsSequence()) {
+      size_t idx = 0;
+      try {
+        idx = std::stoul(k);
+      } catch (const std::exception&) {
+        throw Error("--set", cat("'", path, "': '", k, "' indexes a list, so it must be a number"));
+      }
+      NA_CHECK(idx < node.size(), "--set", "'", path, "': index ", idx, " is past the end of a list of ",
+               node.size());
+      if (last) {
+        node[idx] = value;
+        return;
+      }
+      node.reset(node[idx]);
+      continue;
+    }
+    NA_CHECK(node.IsMap() || node.IsNull(), "--set", "'", path, "': '", keys[i - 1],
+             "' is a value, not a map");
+    if (last) {
+      node[k] = value;
+      return;
+    }
+    const YAML::Node& cnode = node;
+    if (!cnode[k]) node[k] = YAML::Node(YAML::NodeType::Map);
+    YAML::Node next = node[k];
+    node.reset(next);
+  }
+}
+
+RunConfig parse_run(const YAML::Node& node, const std::string& where, const std::string& dir) {
+  YamlSection s(node, "run", where);
+  RunConfig r;
+  r.where = where;
+  r.experiment = s.get<std::string>("experiment", "experiment");
+  r.name = s.get<std::string>("run", "run");
+  r.seed = s.get<uint64_t>("seed", 1);
+  r.threads = s.get_int("threads", 0, 0, 1024);
+  r.plugin_paths = parse_paths(s.node("plugin_paths"), where, dir);
+  r.data = parse_data(YamlSection(s.node("data"), "data", where), dir);
+  r.model = s.node("model");
+  NA_CHECK(r.model && r.model.IsMap(), s.at("model"), "'model' is required: a map with d_model, max_len, blocks");
+  r.train = parse_train(YamlSection(s.node("train"), "train", where));
+  r.eval = parse_eval(YamlSection(s.node("eval"), "eval", where));
+  r.log = parse_log(YamlSection(s.node("log"), "log", where));
+  r.compare_to = s.get<std::string>("compare_to", "");
+  s.finish();
+  return r;
+}
+
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  const std::string dir = fs::absolute(path).parent_path().string();
+  Experiment exp;
+  exp.path = path;
+  YAML::Node top = load_yaml_file(path);
+  NA_CHECK(top.IsMap(), path, "an experiment file is a map with data, model, train, eval and runs");
+  {
+    YamlSection s(top, "experiment", path);
+    exp.name = s.get<std::string>("name", fs::path(path).stem().string());
+    for (const char* k : kRunSections) s.node(k);
+    YAML::Node runs = s.node("runs");
+    s.finish();
+    NA_CHECK(!runs || runs.IsNull() || runs.IsSequence(), yaml_at(path, runs),
+             "'runs' must be a list, e.g. runs: [{name: softmax}, {name: linear, model: {...}}]");
+  }
+  const YAML::Node runs = top["runs"];
+  const size_t n_runs = runs && runs.IsSequence() && runs.size() > 0 ? runs.size() : 1;
+  for (size_t i = 0; i < n_runs; ++i) {
+    // A fresh parse per run: yaml-cpp nodes are references, and merging must not leak
+    // between runs. Positions (line:col) survive for errors.
+    YAML::Node base = load_yaml_file(path);
+    YAML::Node run(YAML::NodeType::Map);
+    run["experiment"] = exp.name;
+    run["run"] = "main";
+    for (const char* k : kRunSections)
+      if (base[k]) run[k] = base[k];
+    if (n_runs > 1 || (runs && runs.IsSequence() && runs.size() == 1)) {
+      YAML::Node over = base["runs"][i];
+      NA_CHECK(over.IsMap() && over["name"], yaml_at(path, over), "runs: each run is a map with a 'name' and the "
+               "sections it overrides, e.g. {name: linear, model: {attention: {plugin: linear}}}");
+      for (const auto& kv : over) {
+        const std::string key = kv.first.Scalar();
+        if (key == "name") {
+          run["run"] = kv.second;
+        } else if (key == "compare_to") {
+          run["compare_to"] = kv.second;
+        } else {
+          bool known = false;
+          for (const char* k : kRunSections) known |= key == k;
+          NA_CHECK(known, yaml_at(path, kv.first), "runs: unknown key '", key,
+                   "'; a run has: name, compare_to, seed, threads, plugin_paths, data, model, train, eval, log");
+          if (run[key] && run[key].IsMap() && kv.second.IsMap())
+            deep_merge(run[key], kv.second);
+          else
+            run[key] = kv.second;
+        }
+      }
+    }
+    for (const std::string& o : overrides) apply_override(run, o);
+    exp.runs.push_back(parse_run(run, path, dir));
+    for (size_t j = 0; j + 1 < exp.runs.size(); ++j)
+      NA_CHECK(exp.runs[j].name != exp.runs.back().name, path, "two runs are named '", exp.runs.back().name,
+               "'; run names must be unique (they name the output folders)");
+  }
+  return exp;
+}
+
+YAML::Node RunConfig::resolved() const {
+  YAML::Node n(YAML::NodeType::Map);
+  n["experiment"] = experiment;
+  n["run"] = name;
+  n["seed"] = seed;
+  n["threads"] = threads;
+  n["plugin_paths"] = YAML::Node(YAML::NodeType::Sequence);
+  for (const std::string& p : plugin_paths) n["plugin_paths"].push_back(p);
+  YAML::Node d = n["data"];
+  d["corpus"] = data.name_or_path;
+  d["tokenizer"] = data.tokenizer;
+  d["val_fraction"] = data.val_fraction;
+  d["test_fraction"] = data.test_fraction;
+  d["max_vocab"] = data.max_vocab;
+  n["model"] = YAML::Clone(model);
+  YAML::Node t = n["train"];
+  t["steps"] = train.steps;
+  t["batch_size"] = train.batch_size;
+  t["seq_len"] = train.seq_len;
+  t["optimizer"] = train.optimizer;
+  t["lr"] = train.lr;
+  t["min_lr_ratio"] = train.min_lr_ratio;
+  t["warmup"] = train.warmup;
+  t["weight_decay"] = train.weight_decay;
+  t["beta1"] = train.beta1;
+  t["beta2"] = train.beta2;
+  t["eps"] = train.eps;
+  t["momentum"] = train.momentum;
+  t["grad_clip"] = train.grad_clip;
+  t["label_smoothing"] = train.label_smoothing;
+  t["checkpoint_every"] = train.checkpoint_every;
+  t["time_limit"] = train.time_limit;
+  YAML::Node e = n["eval"];
+  e["every"] = eval.every;
+  e["batch_size"] = eval.batch_size;
+  e["seq_len"] = eval.seq_len;
+  e["test"] = eval.test;
+  YAML::Node l = n["log"];
+  l["every"] = log.every;
+  l["tensorboard"] = log.tensorboard;
+  if (!compare_to.empty()) n["compare_to"] = compare_to;
+  return n;
+}
+
+std::string RunConfig::resolved_text() const {
+  YAML::Emitter out;
+  out << resolved();
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace na

@@ -1,0 +1,81 @@
+// A thin RAII layer over the HDF5 C API for the files nanoattn writes (checkpoints, prediction
+// dumps). Objects are named by absolute paths ("/params/tok.weight"). HDF5's own error printing
+// is off; every failure throws na::Error whose context is the file and whose message names the
+// object, e.g. "ck.h5: dataset /params/tok.weight: shape (65, 128) expected (66, 128)".
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "nanoattn/shape.h"
+#include "nanoattn/tensor.h"
+
+namespace na::h5 {
+
+class File {
+ public:
+  enum class Mode { Read, ReadWrite };
+
+  // Opens an existing file. A missing file, a file that is not HDF5 and one HDF5 cannot open
+  // (truncated, corrupt) each get their own message.
+  static File open(const std::string& path, Mode mode = Mode::Read);
+  // Creates a file, replacing any file at `path`.
+  static File create(const std::string& path);
+
+  File(File&& other) noexcept;
+  File& operator=(File&& other) noexcept;
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File();  // closes, ignoring errors: call close() to see them
+
+  const std::string& path() const { return path_; }
+  void flush();
+  void close();  // flushes and closes; throws if HDF5 reports a failure
+
+  // Queries never throw for a missing object: a missing intermediate group is just "false".
+  bool has(const std::string& object) const;  // a group or a dataset
+  bool has_group(const std::string& group) const;
+  bool has_dataset(const std::string& dataset) const;
+  bool has_attr(const std::string& object, const std::string& name) const;
+
+  // Creates a group and any missing parents (an existing group is fine). Groups and datasets
+  // made by this layer remember the creation order of their members and attributes, so
+  // listings come back in the order things were written.
+  void create_group(const std::string& group);
+  void remove(const std::string& object);  // unlinks a group (with its contents) or a dataset
+
+  // Scalar attributes of a group or dataset ("/" is the root group); writing replaces an
+  // existing attribute. Strings are variable-length UTF-8 (no size limit; no NUL inside).
+  void set_attr_string(const std::string& object, const std::string& name, const std::string& value);
+  void set_attr_int64(const std::string& object, const std::string& name, int64_t value);
+  void set_attr_uint64(const std::string& object, const std::string& name, uint64_t value);
+  void set_attr_double(const std::string& object, const std::string& name, double value);
+  std::string attr_string(const std::string& object, const std::string& name) const;
+  int64_t attr_int64(const std::string& object, const std::string& name) const;
+  uint64_t attr_uint64(const std::string& object, const std::string& name) const;
+  double attr_double(const std::string& object, const std::string& name) const;
+  void remove_attr(const std::string& object, const std::string& name);
+  // An object's attribute names: in creation order where tracked, otherwise by name.
+  std::vector<std::string> attr_names(const std::string& object) const;
+
+  // float32 datasets of rank 0 (scalar) to kMaxDims, stored contiguous and little-endian.
+  // write() creates missing parent groups; an existing dataset is an error.
+  void write(const std::string& dataset, const Tensor& value);
+  Shape dataset_shape(const std::string& dataset) const;
+  Tensor read(const std::string& dataset) const;
+  // Into `out`, whose shape must equal the dataset's. Floating-point data of another width is
+  // converted by HDF5; any other type is an error.
+  void read_into(const std::string& dataset, const Tensor& out) const;
+  // The datasets below `group` at any depth, as paths relative to it ("tok.weight/m"), in
+  // creation order where the groups track it, otherwise by name.
+  std::vector<std::string> datasets(const std::string& group) const;
+
+ private:
+  File(std::string path, int64_t id) : path_(std::move(path)), id_(id) {}
+  int64_t live() const;  // the open file's id; throws if close() was called
+  std::string path_;
+  int64_t id_ = -1;  // hid_t
+};
+
+}  // namespace na::h5

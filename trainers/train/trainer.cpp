@@ -1,0 +1,356 @@
+#include "train/trainer.h"
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint/checkpoint.h"
+#include "data/batcher.h"
+#include "data/sha256.h"
+#include "metrics/metrics_log.h"
+#include "metrics/progress.h"
+#include "model.h"
+#include "nanoattn/core.h"
+#include "nanoattn/version.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+#include "plugin_loader.h"
+#include "train/evaluate.h"
+#include "train/saved_run.h"
+#include "util/files.h"
+
+namespace na {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& t, std::vector<Parameter*> params) {
+  if (t.optimizer == "sgd") {
+    SGDConfig c;
+    c.momentum = static_cast<float>(t.momentum);
+    c.weight_decay = static_cast<float>(t.weight_decay);
+    return std::make_unique<SGD>(std::move(params), c);
+  }
+  AdamWConfig c;
+  c.beta1 = static_cast<float>(t.beta1);
+  c.beta2 = static_cast<float>(t.beta2);
+  c.eps = static_cast<float>(t.eps);
+  c.weight_decay = static_cast<float>(t.weight_decay);
+  return std::make_unique<AdamW>(std::move(params), c);
+}
+
+// Plugins named anywhere in the model section ("attention: {plugin: x}" blocks and defaults).
+void collect_plugins(const YAML::Node& n, std::set<std::string>& out) {
+  if (n.IsMap()) {
+    for (const auto& kv : n) {
+      if (kv.first.Scalar() == "attention" && kv.second.IsMap())
+        out.insert(kv.second["plugin"] ? kv.second["plugin"].Scalar() : "softmax");
+      collect_plugins(kv.second, out);
+    }
+  } else if (n.IsSequence()) {
+    for (const YAML::Node& c : n) collect_plugins(c, out);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> plugin_hashes(const PluginRegistry& plugins) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const LoadedPlugin& p : plugins.plugins()) out.emplace_back(p.name, sha256_file(p.path));
+  return out;
+}
+
+void write_summary(const std::string& path, const RunSummary& s) {
+  auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  nlohmann::json j = {{"run", s.run},
+                      {"unit", s.unit},
+                      {"plugins", s.plugins},
+                      {"params", s.params},
+                      {"steps", s.steps},
+                      {"val_" + s.unit, num(s.val_bits)},
+                      {"test_" + s.unit, num(s.test_bits)},
+                      {"best_val_" + s.unit, num(s.best_val_bits)},
+                      {"val_ppl", num(s.val_ppl)},
+                      {"test_ppl", num(s.test_ppl)},
+                      {"tokens_per_s", s.tokens_per_s},
+                      {"train_seconds", s.train_seconds},
+                      {"wall_seconds", s.wall_seconds},
+                      {"finished", s.finished}};
+  write_file_atomic(path, j.dump(2) + "\n");
+}
+
+// The run folder's checkpoint must come from the same settings, or resuming would silently
+// mix two experiments.
+void check_same_config(const std::string& ck_path, const std::string& saved, const RunConfig& cfg) {
+  const std::string now = cfg.resolved_text();
+  if (saved == now) return;
+  YAML::Node a = YAML::Load(saved), b = YAML::Load(now);
+  std::string diff;
+  for (const auto& kv : b) {
+    const std::string k = kv.first.Scalar();
+    YAML::Emitter ea, eb;
+    ea << a[k];
+    eb << kv.second;
+    if (std::string(ea.c_str()) != eb.c_str()) diff += (diff.empty() ? "" : ", ") + k;
+  }
+  throw Error(ck_path, cat("was written with different settings (differing sections: ", diff,
+                           "); resume with the original experiment file, or use a new --out folder"));
+}
+
+class Session {
+ public:
+  Session(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins, const TrainOptions& opt)
+      : cfg_(cfg), corpus_(corpus), opt_(opt),
+        model_(cfg.model, cfg.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, cfg.seed),
+        params_(model_.params().all()),
+        optimizer_(make_optimizer(cfg.train, params_)),
+        schedule_(cfg.train.lr, cfg.train.warmup, cfg.train.steps, cfg.train.min_lr_ratio),
+        batcher_(corpus.train, cfg.seed),
+        ck_path_((fs::path(opt.run_dir) / "checkpoint.h5").string()) {
+    summary_.run = cfg.name;
+    summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
+    summary_.params = model_.params().count();
+    std::set<std::string> used;
+    collect_plugins(cfg.model, used);
+    for (const std::string& p : used) summary_.plugins += (summary_.plugins.empty() ? "" : "+") + p;
+    hashes_ = plugin_hashes(plugins);
+  }
+
+  RunSummary run() {
+    const auto session_start = Clock::now();
+    fs::create_directories(opt_.run_dir);
+    remove_stale_temp_files();
+    const bool resumed = opt_.resume && fs::exists(ck_path_);
+    if (resumed) restore();
+    write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), cfg_.resolved_text());
+    const std::string u = summary_.unit;
+    MetricsLog metrics(opt_.run_dir,
+                       {"tokens", "elapsed_s", "lr", "loss", "grad_norm", "tokens_per_s", "val_" + u, "val_ppl",
+                        "test_" + u, "test_ppl"},
+                       cfg_.log.tensorboard, resumed ? step_ : -1);
+    Progress progress(opt_.out, opt_.live, cfg_.log.every);
+    progress.message(cat("run ", cfg_.name, ": ", summary_.params, " parameters, ", corpus_.train.size(),
+                         " training tokens", resumed ? cat(", resuming at step ", step_) : std::string()));
+
+    const int64_t session_first_step = step_;
+    const TrainConfig& t = cfg_.train;
+    const int64_t tokens_per_step = t.batch_size * t.seq_len;
+    double session_train_s = 0, interval_loss = 0;
+    int64_t session_steps = 0, interval_steps = 0;
+    bool stopped_early = false;
+    while (step_ < t.steps) {
+      if (opt_.stop_at_step > 0 && step_ >= opt_.stop_at_step) {
+        save();
+        progress.finish();
+        summary_.steps = step_;
+        return summary_;
+      }
+      if (g_stop_signal || (t.time_limit > 0 && train_seconds_ >= t.time_limit)) {
+        stopped_early = true;
+        break;
+      }
+      const auto t0 = Clock::now();
+      const double lr = schedule_.lr(step_);
+      const double loss = train_step(lr);
+      const double dt = seconds_since(t0);
+      session_train_s += dt;
+      train_seconds_ += dt;
+      ++step_;
+      ++session_steps;
+      interval_loss += loss;
+      ++interval_steps;
+      summary_.tokens_per_s = session_steps * tokens_per_step / session_train_s;
+      if (step_ % cfg_.log.every == 0 || step_ == t.steps) {
+        const double mean_loss = interval_loss / interval_steps;
+        metrics.log(step_, {{"tokens", double(step_ * tokens_per_step)},
+                            {"elapsed_s", train_seconds_},
+                            {"lr", lr},
+                            {"loss", mean_loss},
+                            {"grad_norm", last_grad_norm_},
+                            {"tokens_per_s", summary_.tokens_per_s}});
+        progress.update({step_, t.steps, mean_loss, lr, summary_.tokens_per_s, seconds_since(session_start),
+                         summary_.val_bits, session_first_step});
+        interval_loss = 0;
+        interval_steps = 0;
+      }
+      const bool eval_now = cfg_.eval.every > 0 && step_ % cfg_.eval.every == 0 && step_ < t.steps;
+      if (eval_now) validate(metrics, progress);
+      if ((t.checkpoint_every > 0 && step_ % t.checkpoint_every == 0 && step_ < t.steps) || eval_now) save();
+    }
+    summary_.steps = step_;
+    summary_.finished = step_ >= t.steps;
+    if (g_stop_signal) {
+      save();
+      progress.finish();
+      throw Error(cfg_.name, cat("stopped by signal ", int(g_stop_signal), " at step ", step_, "; checkpoint ",
+                                 ck_path_, " is saved: continue with --resume"));
+    }
+    if (stopped_early)
+      progress.message(cat("time_limit ", t.time_limit, " s reached at step ", step_, " of ", t.steps));
+    validate(metrics, progress);
+    save();
+    if (cfg_.eval.test) {
+      EvalResult r = evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
+      summary_.test_bits = r.bits_per_token();
+      summary_.test_ppl = r.perplexity();
+      metrics.log(step_, {{"test_" + u, summary_.test_bits}, {"test_ppl", summary_.test_ppl}});
+      progress.message(cat("step ", step_, ": test ", u, " ", fixed(summary_.test_bits), " over ", r.tokens,
+                           " tokens (", fixed(r.seconds, 1), " s)"));
+    }
+    progress.finish();
+    summary_.train_seconds = train_seconds_;
+    summary_.wall_seconds = seconds_since(session_start);
+    write_summary((fs::path(opt_.run_dir) / "summary.json").string(), summary_);
+    return summary_;
+  }
+
+ private:
+  static std::string fixed(double x, int digits = 4) { return cat(std::fixed, std::setprecision(digits), x); }
+
+  // A run killed while saving leaves its temporary file (never the checkpoint itself) behind.
+  void remove_stale_temp_files() const {
+    for (const auto& entry : fs::directory_iterator(opt_.run_dir))
+      if (entry.path().filename().string().rfind(".checkpoint.h5.tmp-", 0) == 0) fs::remove(entry.path());
+  }
+
+  double train_step(double lr) {
+    const TrainConfig& t = cfg_.train;
+    const Batch batch = batcher_.next(t.batch_size, t.seq_len);
+    ForwardOptions fo;
+    fo.training = true;
+    fo.dropout_key = Rng::mix(cfg_.seed ^ 0x64726f70ULL, static_cast<uint64_t>(step_));  // "drop"
+    Var logits = model_.forward(batch.inputs, t.batch_size, t.seq_len, fo);
+    Var loss = cross_entropy(logits, batch.targets, static_cast<float>(t.label_smoothing));
+    const double value = loss.value().item();
+    if (!std::isfinite(value)) {
+      tape().reset();
+      throw Error(cfg_.name, cat("the training loss is ", value, " at step ", step_,
+                                 ": lower train.lr or set train.grad_clip; the last checkpoint is ", ck_path_));
+    }
+    tape().backward(loss);
+    last_grad_norm_ = t.grad_clip > 0 ? clip_grad_norm(params_, t.grad_clip) : grad_norm(params_);
+    optimizer_->step(static_cast<float>(lr));
+    optimizer_->zero_grad();
+    tape().reset();
+    return value;
+  }
+
+  void validate(MetricsLog& metrics, Progress& progress) {
+    EvalResult r = evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
+    summary_.val_bits = r.bits_per_token();
+    summary_.val_ppl = r.perplexity();
+    if (!(summary_.best_val_bits <= summary_.val_bits)) summary_.best_val_bits = summary_.val_bits;
+    const std::string u = summary_.unit;
+    metrics.log(step_, {{"val_" + u, summary_.val_bits}, {"val_ppl", summary_.val_ppl}});
+    progress.message(cat("step ", step_, ": val ", u, " ", fixed(summary_.val_bits), " (ppl ",
+                         fixed(summary_.val_ppl, 3), ") over ", r.tokens, " tokens (", fixed(r.seconds, 1), " s)"));
+  }
+
+  void save() {
+    Checkpoint ck;
+    ck.nanoattn_version = NANOATTN_VERSION;
+    ck.run_name = cfg_.name;
+    ck.config_yaml = cfg_.resolved_text();
+    ck.step = step_;
+    ck.seed = cfg_.seed;
+    ck.data_cursor = batcher_.cursor();
+    ck.tokenizer = corpus_.tokenizer.serialize();
+    ck.plugins = hashes_;
+    for (Parameter* p : params_) ck.params.emplace_back(p->name(), p->value());
+    ck.optimizer = cfg_.train.optimizer;
+    ck.optimizer_steps = optimizer_->step_count();
+    ck.optim = optimizer_->state();
+    ck.best_val_bpc = summary_.best_val_bits;
+    ck.elapsed_s = train_seconds_;
+    save_checkpoint(ck_path_, ck);
+  }
+
+  void restore() {
+    Checkpoint ck = load_checkpoint(ck_path_);
+    check_same_config(ck_path_, ck.config_yaml, cfg_);
+    NA_CHECK(ck.tokenizer == corpus_.tokenizer.serialize(), ck_path_,
+             "the corpus now gives another vocabulary than when the checkpoint was written; restore the "
+             "original corpus file or start a new run");
+    for (const auto& [name, hash] : ck.plugins)
+      for (const auto& [now_name, now_hash] : hashes_)
+        if (name == now_name && hash != now_hash)
+          std::fprintf(opt_.out, "warning: plugin '%s' changed since %s was written (sha256 %.12s... -> %.12s...)\n",
+                       name.c_str(), ck_path_.c_str(), hash.c_str(), now_hash.c_str());
+    load_parameters(model_.params(), ck, ck_path_);
+    optimizer_->load_state(ck.optim, ck.optimizer_steps);
+    batcher_.set_cursor(ck.data_cursor);
+    step_ = ck.step;
+    train_seconds_ = ck.elapsed_s;
+    summary_.best_val_bits = ck.best_val_bpc;
+  }
+
+  const RunConfig& cfg_;
+  const Corpus& corpus_;
+  const TrainOptions& opt_;
+  Model model_;
+  std::vector<Parameter*> params_;
+  std::unique_ptr<Optimizer> optimizer_;
+  WarmupCosine schedule_;
+  Batcher batcher_;
+  std::string ck_path_;
+  std::vector<std::pair<std::string, std::string>> hashes_;
+  RunSummary summary_;
+  int64_t step_ = 0;
+  double train_seconds_ = 0, last_grad_norm_ = 0;
+};
+
+}  // namespace
+
+RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins,
+                     const TrainOptions& opt) {
+  set_num_threads(static_cast<int>(cfg.threads));
+  Session session(cfg, corpus, plugins, opt);
+  return session.run();
+}
+
+RunSummary read_summary(const std::string& path) {
+  std::ifstream in(path);
+  NA_CHECK(in, path, "cannot open the run summary");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path, cat("is not valid JSON (", e.what(), "); delete it to re-run the final evaluation"));
+  }
+  auto num = [&](const std::string& k) { return j.contains(k) && j[k].is_number() ? j[k].get<double>() : NAN; };
+  RunSummary s;
+  s.run = j.value("run", "");
+  s.unit = j.value("unit", "bpc");
+  s.plugins = j.value("plugins", "");
+  s.params = j.value("params", int64_t{0});
+  s.steps = j.value("steps", int64_t{0});
+  s.val_bits = num("val_" + s.unit);
+  s.test_bits = num("test_" + s.unit);
+  s.best_val_bits = num("best_val_" + s.unit);
+  s.val_ppl = num("val_ppl");
+  s.test_ppl = num("test_ppl");
+  s.tokens_per_s = num("tokens_per_s");
+  s.train_seconds = num("train_seconds");
+  s.wall_seconds = num("wall_seconds");
+  s.finished = j.value("finished", false);
+  return s;
+}
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+}  // namespace na

@@ -1,0 +1,50 @@
+// One run of an experiment: builds the model, trains it, evaluates it over the whole held-out
+// splits, and writes the run's folder:
+//   config.yaml        the resolved settings
+//   metrics.jsonl/.csv training and evaluation records (tensorboard/ when asked)
+//   checkpoint.h5      the newest checkpoint (atomically replaced), the final one at the end
+//   summary.json       params, val/test bits, tokens/s, wall time
+#pragma once
+#include <cstdio>
+#include <string>
+
+#include "data/corpus.h"
+#include "experiment/experiment.h"
+
+namespace na {
+
+class PluginRegistry;
+
+struct RunSummary {
+  std::string run;
+  std::string unit;           // "bpc" (char level) or "bpw" (word level)
+  std::string plugins;        // the attention plugins the model uses, e.g. "linear"
+  int64_t params = 0;
+  int64_t steps = 0;          // optimizer updates done
+  double val_bits = NAN, test_bits = NAN, best_val_bits = NAN;
+  double val_ppl = NAN, test_ppl = NAN;
+  double tokens_per_s = 0;    // training throughput (forward + backward + update)
+  double train_seconds = 0;   // training wall time over all sessions (resumes included)
+  double wall_seconds = 0;    // this session, everything included
+  bool finished = false;      // reached train.steps (not stopped by time_limit or a signal)
+};
+
+struct TrainOptions {
+  std::string run_dir;        // created if missing
+  bool resume = false;        // continue from run_dir/checkpoint.h5 if it exists
+  std::FILE* out = stderr;    // progress
+  bool live = false;          // progress as one live line (a terminal)
+  int64_t stop_at_step = 0;   // > 0: save and return after this step, as an interrupted run would
+};
+
+RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins,
+                     const TrainOptions& opt);
+
+// Reads a finished run's summary.json (to skip it on --resume).
+RunSummary read_summary(const std::string& path);
+
+// Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and train_run throws
+// an Error saying how to resume.
+void install_stop_handlers();
+
+}  // namespace na
