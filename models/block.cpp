@@ -10,7 +10,10 @@ BlockContext::BlockContext(const std::string& type, const YAML::Node& node, cons
     : type_(type), node_(node), path_(path), where_(where), dims_(dims), store_(store), plugins_(plugins) {
   NA_CHECK(!node || node.IsNull() || node.IsMap(), at(), "block '", type, "' takes a map of options, e.g. {", type,
            ": {name: x}}");
+  store_.enter_block(type_);  // last: a throwing constructor runs no destructor
 }
+
+BlockContext::~BlockContext() { store_.leave_block(); }
 
 YAML::Node BlockContext::node_option(const std::string& key) {
   asked_.insert(key);
@@ -61,7 +64,15 @@ std::string BlockRegistry::unknown(const std::string& name) const {
 std::unique_ptr<Block> BlockRegistry::create(const std::string& name, BlockContext& ctx) const {
   auto it = blocks_.find(name);
   NA_CHECK(it != blocks_.end(), ctx.at(), unknown(name));
-  std::unique_ptr<Block> b = it->second.second(ctx);
+  std::unique_ptr<Block> b;
+  try {
+    b = it->second.second(ctx);
+  } catch (const Error& e) {
+    // Errors from below the model (the plugin loader, the parameter store) do not know the
+    // YAML file: say which block they came from. Errors that name the file pass unchanged.
+    if (ctx.where().empty() || e.context().rfind(ctx.where(), 0) == 0) throw;
+    throw Error(ctx.at(), cat("block '", name, "': ", e.what()));
+  }
   ctx.finish();
   return b;
 }
@@ -76,7 +87,8 @@ std::vector<std::unique_ptr<Block>> build_blocks(const YAML::Node& list, const s
                                                  const std::string& where, const ModelDims& dims,
                                                  ParamStore& store, const PluginRegistry& plugins) {
   auto mark = [&](const YAML::Node& n) {
-    return n.Mark().line < 0 ? where : cat(where, ":", n.Mark().line + 1, ":", n.Mark().column + 1);
+    // A missing node has no mark (asking throws yaml-cpp's "invalid node").
+    return !n || n.Mark().line < 0 ? where : cat(where, ":", n.Mark().line + 1, ":", n.Mark().column + 1);
   };
   NA_CHECK(list && list.IsSequence(), mark(list), "'blocks' must be a list of {block_type: {options}} items");
   std::vector<std::unique_ptr<Block>> blocks;

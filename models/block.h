@@ -7,6 +7,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -17,6 +18,7 @@ namespace na {
 
 class ParamStore;
 class PluginRegistry;
+class RecurrentState;
 struct ModelDims;
 
 struct ForwardOptions {
@@ -29,6 +31,8 @@ struct BlockInput {
   std::span<const int32_t> ids;  // B*T token ids (for embeddings)
   int64_t B = 0, T = 0;
   ForwardOptions opt;
+  int64_t pos0 = 0;                  // position of the first of the T tokens
+  RecurrentState* state = nullptr;   // non-null: recurrent mode (T == 1), blocks advance it
 };
 
 class Block {
@@ -36,6 +40,14 @@ class Block {
   virtual ~Block() = default;
   // x: (B, T, C) -> (B, T, C); an embedding ignores x, the LM head returns (B, T, V).
   virtual Var forward(const Var& x, const BlockInput& in) const = 0;
+
+  // Recurrent mode (see recurrent.h). Position-wise blocks need neither: their forward on
+  // T == 1 is their step. Why this block cannot run token by token ("" if it can), naming
+  // its path; containers ask their children.
+  virtual std::string recurrent_unsupported() const { return ""; }
+  // Adds this block's states to `state`, one per application, in the order forward() will
+  // take them (containers recurse in their forward order).
+  virtual void init_state(RecurrentState& /*state*/) const {}
 };
 
 // Everything a block factory may use. `node` is the block's option map; read it through
@@ -45,10 +57,15 @@ class BlockContext {
   BlockContext(const std::string& type, const YAML::Node& node, const std::string& path,
                const std::string& where, const ModelDims& dims, ParamStore& store,
                const PluginRegistry& plugins);
+  // While a context lives, the parameters created go to its block's report group.
+  ~BlockContext();
+  BlockContext(const BlockContext&) = delete;
+  BlockContext& operator=(const BlockContext&) = delete;
 
   template <class T>
   T option(const std::string& key, const T& fallback);
   YAML::Node node_option(const std::string& key);  // a nested map or list (may be null)
+  bool has_option(const std::string& key) const { return node_ && node_.IsMap() && node_[key]; }
   // Throws if the YAML has keys no option() asked for.
   void finish() const;
 
@@ -118,8 +135,12 @@ T BlockContext::option(const std::string& key, const T& fallback) {
   try {
     return v.as<T>();
   } catch (const YAML::Exception&) {
-    throw Error(at(v), cat("block '", type_, "': option '", key, "' has the wrong type (got '",
-                           v.IsScalar() ? v.Scalar() : std::string("a map or list"), "')"));
+    const char* want = std::is_same_v<T, bool>       ? "true or false"
+                       : std::is_integral_v<T>       ? "an integer"
+                       : std::is_floating_point_v<T> ? "a number"
+                                                     : "a single value";
+    throw Error(at(v), cat("block '", type_, "': option '", key, "' must be ", want, ", got '",
+                           v.IsScalar() ? v.Scalar() : std::string("a map or list"), "'"));
   }
 }
 

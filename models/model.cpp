@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include "init_scheme.h"
 #include "plugin_loader.h"
 
 namespace na {
@@ -28,9 +29,20 @@ Model::Model(const YAML::Node& node, const std::string& where, int64_t vocab,
   NA_CHECK(node && node.IsMap(), where, "model: expected a map with d_model, max_len, blocks, ...");
   for (const auto& kv : node) {
     std::string key = kv.first.as<std::string>();
-    NA_CHECK(key == "d_model" || key == "vocab" || key == "max_len" || key == "causal" || key == "blocks",
+    NA_CHECK(key == "d_model" || key == "vocab" || key == "max_len" || key == "causal" || key == "blocks" ||
+                 key == "init" || key == "attention",
              mark(where, kv.first), "model: unknown key '", key,
-             "'; valid keys: d_model, vocab, max_len, causal, blocks");
+             "'; valid keys: d_model, vocab, max_len, causal, init, attention, blocks");
+  }
+  if (YAML::Node a = node["attention"]) {
+    NA_CHECK(a.IsMap(), mark(where, a), "model: 'attention' is a map of defaults for attention blocks, e.g. "
+             "{plugin: linear, n_heads: 4, options: {feature_map: elu}}");
+    for (const auto& kv : a) {
+      const std::string key = kv.first.Scalar();
+      NA_CHECK(key == "plugin" || key == "n_heads" || key == "options", mark(where, kv.first),
+               "model.attention: unknown key '", key, "'; valid keys: plugin, n_heads, options");
+    }
+    dims_.attention = a;
   }
   dims_.d_model = positive(node, "d_model", where);
   dims_.max_len = positive(node, "max_len", where);
@@ -42,8 +54,11 @@ Model::Model(const YAML::Node& node, const std::string& where, int64_t vocab,
              "model: 'causal' must be true or false, got '", c.IsScalar() ? c.Scalar() : "a map or list", "'");
     dims_.causal = c.Scalar() == "true";
   }
+  NA_CHECK(node["blocks"], mark(where, node), "model: 'blocks' is required: a list of {block_type: {options}} items");
   store_.set_seed(seed);
+  const InitScheme init = parse_init_scheme(node["init"], where);
   blocks_ = build_blocks(node["blocks"], "", where, dims_, store_, plugins);
+  apply_init_scheme(init, store_);  // GPT-2: std for matrices, residual outputs scaled by depth
 }
 
 Var Model::forward(std::span<const int32_t> ids, int64_t B, int64_t T, const ForwardOptions& opt) const {
@@ -52,6 +67,37 @@ Var Model::forward(std::span<const int32_t> ids, int64_t B, int64_t T, const For
   NA_CHECK(T <= dims_.max_len, "model", "sequence length ", T, " exceeds the model's max_len ", dims_.max_len);
   BlockInput in{ids, B, T, opt};
   return run_blocks(blocks_, Var(), in);
+}
+
+std::string Model::recurrent_unsupported() const {
+  if (!dims_.causal)
+    return "the model is bidirectional (causal: false): an RNN sees only the tokens so far";
+  return na::recurrent_unsupported(blocks_);
+}
+
+std::unique_ptr<RecurrentState> Model::begin_recurrent(int64_t batch) const {
+  const std::string why = recurrent_unsupported();
+  NA_CHECK(why.empty(), "model", "cannot run token by token: ", why);
+  NA_CHECK(batch >= 1, "model", "begin_recurrent: batch must be >= 1, got ", batch);
+  auto state = std::make_unique<RecurrentState>(batch);
+  init_states(blocks_, *state);
+  return state;
+}
+
+Var Model::step(std::span<const int32_t> ids, RecurrentState& state) const {
+  NA_CHECK(static_cast<int64_t>(ids.size()) == state.batch(), "model", "step: got ", ids.size(),
+           " ids for a state of batch ", state.batch(), " (one next token per sequence)");
+  NoGrad no_grad;  // the RNN forms are not differentiated (e.g. attention updates S in place)
+  BlockInput in{ids, state.batch(), 1, ForwardOptions{}, state.pos(), &state};
+  state.begin_step();
+  try {
+    Var logits = run_blocks(blocks_, Var(), in);
+    state.end_step();
+    return logits;
+  } catch (...) {
+    state.fail();
+    throw;
+  }
 }
 
 }  // namespace na

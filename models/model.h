@@ -5,6 +5,7 @@
 //     vocab: 65             # V (the caller fills it in from the tokenizer when it is "auto")
 //     max_len: 256          # longest context (learned positions, length-dependent plugins)
 //     causal: true
+//     init: {std: 0.02, residual_scale: true}   # GPT-2 initialisation (init_scheme.h); optional
 //     blocks:               # each item is {block_type: {its options}}; see `nanoattn blocks`
 //       - token_embedding: {}
 //       - positional: {kind: learned}
@@ -25,6 +26,7 @@
 
 #include "block.h"
 #include "param_store.h"
+#include "recurrent.h"
 
 namespace na {
 
@@ -33,6 +35,9 @@ class PluginRegistry;
 struct ModelDims {
   int64_t d_model = 0, vocab = 0, max_len = 0;
   bool causal = true;
+  // model.attention: defaults (plugin, n_heads, options) for every attention block that does not
+  // set them, so one override (`model: {attention: {plugin: linear}}`) swaps all of them.
+  YAML::Node attention;
 };
 
 class Model {
@@ -43,6 +48,18 @@ class Model {
 
   // ids: B*T token ids -> logits (B, T, V). Records on the current tape unless in NoGrad.
   Var forward(std::span<const int32_t> ids, int64_t B, int64_t T, const ForwardOptions& opt = {}) const;
+
+  // ---- running as an RNN, token by token, in constant memory (inference only) ----
+  // Why the model cannot run token by token ("" if it can): names the block path and plugin, e.g.
+  // "blocks.0.attn uses plugin 'softmax', which has no RNN form (capabilities: causal, bidirectional)".
+  std::string recurrent_unsupported() const;
+  // A fresh state for `batch` sequences at position 0; throws with recurrent_unsupported().
+  std::unique_ptr<RecurrentState> begin_recurrent(int64_t batch) const;
+  // ids: (B) the next token of each sequence -> logits (B, 1, V), equal to the parallel
+  // forward's logits at that position; advances the state by one position. Records nothing on
+  // the tape and never uses dropout. The logits live in the tape's arena: read them before
+  // tape().reset(), which the caller should do after every token (the state survives it).
+  Var step(std::span<const int32_t> ids, RecurrentState& state) const;
 
   const ModelDims& dims() const { return dims_; }
   ParamStore& params() { return store_; }

@@ -4,6 +4,21 @@
 
 namespace na {
 
+std::string param_group(const std::string& block_type) {
+  if (block_type == "token_embedding" || block_type == "positional") return "embeddings";
+  if (block_type == "attention") return "attention";
+  if (block_type == "feed_forward") return "feed-forward";
+  if (block_type == "layernorm" || block_type == "rmsnorm" || block_type == "residual") return "norms";
+  if (block_type == "lm_head") return "head";
+  return "other";
+}
+
+const std::vector<std::string>& param_groups() {
+  static const std::vector<std::string> groups = {"embeddings", "attention", "feed-forward",
+                                                  "norms",      "head",      "other"};
+  return groups;
+}
+
 Parameter& ParamStore::create(const std::string& name, const Shape& shape, const Init& init) {
   NA_CHECK(find(name) == nullptr, "model", "two parameters are named '", name,
            "': give one of the blocks another `name`");
@@ -12,6 +27,7 @@ Parameter& ParamStore::create(const std::string& name, const Shape& shape, const
   // model leaves every other parameter's initial value unchanged.
   apply_init(init, t, Rng::mix(seed_, stable_hash(name)));
   params_.emplace_back(name, t);
+  info_.push_back({param_group(building_.empty() ? "" : building_.back()), init, false});
   return params_.back();
 }
 
@@ -34,10 +50,49 @@ std::vector<Parameter*> ParamStore::all() {
   return out;
 }
 
+std::vector<const Parameter*> ParamStore::all() const {
+  std::vector<const Parameter*> out;
+  for (const Parameter& p : params_) out.push_back(&p);
+  return out;
+}
+
 int64_t ParamStore::count() const {
   int64_t n = 0;
   for (const Parameter& p : params_) n += p.value().numel();
   return n;
+}
+
+void ParamStore::enter_block(const std::string& type) {
+  building_.push_back(type);
+  ++built_[type];
+}
+
+void ParamStore::leave_block() {
+  if (!building_.empty()) building_.pop_back();
+}
+
+int64_t ParamStore::blocks_built(const std::string& type) const {
+  auto it = built_.find(type);
+  return it == built_.end() ? 0 : it->second;
+}
+
+size_t ParamStore::index_of(const Parameter& p) const {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (&params_[i] == &p) return i;
+  throw Error("model", cat("parameter '", p.name(), "' does not belong to this model"));
+}
+
+const std::string& ParamStore::group(const Parameter& p) const { return info_[index_of(p)].group; }
+
+const Init& ParamStore::init(const Parameter& p) const { return info_[index_of(p)].init; }
+
+void ParamStore::mark_residual_output(const Parameter& p) { info_[index_of(p)].residual_output = true; }
+
+bool ParamStore::is_residual_output(const Parameter& p) const { return info_[index_of(p)].residual_output; }
+
+void ParamStore::redraw(const Parameter& p, const Init& init) {
+  apply_init(init, p.value(), Rng::mix(seed_, stable_hash(p.name())));
+  info_[index_of(p)].init = init;
 }
 
 }  // namespace na

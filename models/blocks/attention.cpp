@@ -4,38 +4,108 @@
 #include "model.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
+#include "recurrent.h"
 
 namespace na {
 namespace {
+
+int64_t parse_heads(const std::string& text, const std::string& at) {
+  try {
+    return std::stoll(text);
+  } catch (const std::exception&) {
+    throw Error(at, cat("model.attention: n_heads must be an integer, got '", text, "'"));
+  }
+}
 
 class Attention : public Block {
  public:
   explicit Attention(BlockContext& ctx) {
     const std::string path = ctx.path_for("attn");
-    const std::string plugin = ctx.option<std::string>("plugin", "softmax");
+    // Unset options come from the model's `attention:` defaults, then from the built-in ones.
+    const YAML::Node& defaults = ctx.dims().attention;
+    auto fallback = [&](const char* key, const std::string& builtin) {
+      YAML::Node v = defaults ? defaults[key] : YAML::Node();
+      return v && v.IsScalar() ? v.Scalar() : builtin;
+    };
+    const bool own_plugin = ctx.has_option("plugin");
+    const std::string plugin = ctx.option<std::string>("plugin", fallback("plugin", "softmax"));
     const LoadedPlugin& loaded = ctx.plugins().get(plugin);
     AttentionConfig config;
     config.d_model = ctx.dims().d_model;
-    config.n_heads = ctx.option<int64_t>("n_heads", 1);
+    config.n_heads = ctx.option<int64_t>("n_heads", parse_heads(fallback("n_heads", "1"), ctx.at(defaults)));
     config.max_len = ctx.dims().max_len;
     config.causal = ctx.dims().causal;
     config.seed = Rng::mix(ctx.store().seed(), stable_hash(path));  // e.g. favor's features, per layer
     NA_CHECK(config.n_heads > 0 && config.d_model % config.n_heads == 0, ctx.at(), "attention: n_heads ",
              config.n_heads, " must be > 0 and divide d_model ", config.d_model);
-    config.options = resolve_options(*loaded.info, ctx.node_option("options"), ctx.where());
+    // The defaults' plugin options belong to the defaults' plugin: a block naming its own
+    // plugin uses only its own options.
+    YAML::Node options = ctx.node_option("options");
+    if (!options && !own_plugin && defaults) options = defaults["options"];
+    config.options = resolve_options(*loaded.info, options, ctx.where());
     attention_ = ctx.plugins().create(plugin, config);
-    for (const ParamSpec& s : attention_->parameters())
-      params_.add(s.name, ctx.store().create(path + "." + s.name, s.shape, s.init).var());
+    for (const ParamSpec& s : attention_->parameters()) {
+      Parameter& p = ctx.store().create(path + "." + s.name, s.shape, s.init);
+      params_.add(s.name, p.var());
+      // The SDK's output projection feeds the residual stream (GPT-2 scales its init by depth).
+      if (s.name == "proj.weight") ctx.store().mark_residual_output(p);
+    }
+    path_ = path;
+    plugin_ = plugin;
+    capabilities_ = loaded.info->capabilities;
   }
   Var forward(const Var& x, const BlockInput& in) const override {
+    if (in.state) return step(x, in);
     AttentionContext ctx;
     ctx.training = in.opt.training;
     return attention_->forward(x, params_, ctx);
   }
 
+  std::string recurrent_unsupported() const override {
+    if (capabilities_.recurrent) return "";
+    return cat(path_.empty() ? "attention" : path_, " uses plugin '", plugin_,
+               "', which has no RNN form (capabilities: ", capability_names(capabilities_), ")");
+  }
+  void init_state(RecurrentState& state) const override {
+    try {
+      state.add(this, std::make_unique<State>(attention_->init_state(state.batch())));
+    } catch (const Error& e) {  // e.g. a causal-only RNN form in a bidirectional model
+      throw Error(path_, cat("plugin '", plugin_, "': ", e.what()));
+    }
+  }
+
  private:
+  struct State : BlockState {
+    explicit State(std::unique_ptr<AttentionState> s) : rnn(std::move(s)) {}
+    size_t bytes() const override { return rnn->bytes(); }
+    std::unique_ptr<AttentionState> rnn;
+  };
+
+  // x: (B, 1, C) -> (B, 1, C) through the plugin's step, which advances this application's state.
+  Var step(const Var& x, const BlockInput& in) const {
+    NA_CHECK(in.T == 1, path_, "recurrent mode runs one token at a time, got T = ", in.T);
+    State& s = in.state->next<State>(this);
+    const int64_t B = x.dim(0), C = x.dim(2);
+    return reshape(attention_->step(*s.rnn, reshape(x, {B, C}), params_), {B, 1, C});
+  }
+
+  static std::string capability_names(const Capabilities& c) {
+    std::string out;
+    auto add = [&](bool on, const char* name) {
+      if (on) out += (out.empty() ? "" : ", ") + std::string(name);
+    };
+    add(c.causal, "causal");
+    add(c.bidirectional, "bidirectional");
+    add(c.recurrent, "recurrent");
+    add(c.needs_fixed_length, "needs_fixed_length");
+    add(c.key_padding_mask, "key_padding_mask");
+    return out.empty() ? "none" : out;
+  }
+
   std::unique_ptr<IAttention> attention_;
   ParamSet params_;
+  std::string path_, plugin_;
+  Capabilities capabilities_;
 };
 
 }  // namespace

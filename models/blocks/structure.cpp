@@ -2,6 +2,7 @@
 // list, optionally sharing one set of parameters, ALBERT-style).
 #include "block.h"
 #include "model.h"
+#include "recurrent.h"
 
 namespace na {
 
@@ -34,6 +35,8 @@ class Residual : public Block {
     }
     return add(x, run_blocks(body_, norm_ ? norm_->forward(x, in) : x, in));
   }
+  std::string recurrent_unsupported() const override { return na::recurrent_unsupported(body_); }
+  void init_state(RecurrentState& state) const override { init_states(body_, state); }  // norms hold none
 
  private:
   bool post_norm_ = false;
@@ -56,11 +59,18 @@ class Repeat : public Block {
   }
   Var forward(const Var& x, const BlockInput& in) const override {
     Var y = x;
-    for (int64_t i = 0; i < n_; ++i) y = run_blocks(copies_[copies_.size() == 1 ? 0 : i], y, in);
+    for (int64_t i = 0; i < n_; ++i) y = run_blocks(copy(i), y, in);
     return y;
+  }
+  std::string recurrent_unsupported() const override { return na::recurrent_unsupported(copies_[0]); }
+  // A state per application, even when the copies share one set of weights.
+  void init_state(RecurrentState& state) const override {
+    for (int64_t i = 0; i < n_; ++i) init_states(copy(i), state);
   }
 
  private:
+  const std::vector<std::unique_ptr<Block>>& copy(int64_t i) const { return copies_[copies_.size() == 1 ? 0 : i]; }
+
   int64_t n_ = 1;
   std::vector<std::vector<std::unique_ptr<Block>>> copies_;
 };

@@ -81,12 +81,37 @@ blocks:
 }
 
 TEST_CASE("model: errors name the file position, the key and the valid choices") {
-  CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - tokn_embedding: {}\n", "exp.yaml:4:5: unknown block 'tokn_embedding'; known blocks: attention, dropout");
-  CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - feed_forward: {mul: 4}\n", "exp.yaml:4:20: block 'feed_forward' has no option 'mul'; valid options: mult, name");
+  CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - tokn_embedding: {}\n", "exp.yaml:4:5: unknown block 'tokn_embedding'; known blocks: attention, causal_conv, dropout");
+  CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - feed_forward: {mul: 4}\n", "exp.yaml:4:20: block 'feed_forward' has no option 'mul'; valid options: chunks, mult, name");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {n_heads: 3}\n", "attention: n_heads 3 must be > 0 and divide d_model 8");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {plugin: sofmax}\n", "no attention plugin named 'sofmax'. Available: linear, softmax");
   CHECK_ERROR("d_model: 0\nmax_len: 4\nblocks: []\n", "exp.yaml:1:10: model: 'd_model' must be > 0, got 0");
   CHECK_ERROR("d_model: 8\nmax_len: 4\ncausal: maybe\nblocks: []\n", "exp.yaml:3:9: model: 'causal' must be true or false, got 'maybe'");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nlayers: 3\nblocks: []\n", "exp.yaml:3:1: model: unknown key 'layers'");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {options: {feature_map: elu}}\n", "plugin 'softmax' has no option 'feature_map'");
+}
+
+TEST_CASE("model.attention: defaults for every attention block, which a block may override") {
+  const char* yaml = R"(d_model: 8
+max_len: 6
+attention: {plugin: linear, n_heads: 2, options: {key_dim: 8}}
+blocks:
+  - token_embedding: {}
+  - residual: {body: [{attention: {}}]}
+  - residual: {norm_name: n2, body: [{attention: {name: second, plugin: softmax}}]}
+  - lm_head: {tied_to: tok}
+)";
+  Model m(YAML::Load(yaml), "exp.yaml", 5, plugins(), 1);
+  // key_dim 8 per head: q and k take 2 heads * 8 rows each, v takes d_model.
+  CHECK(m.params().get("attn.qkv.weight").value().shape() == Shape{2 * 2 * 8 + 8, 8});
+  // The second block names its own plugin, so the defaults' options do not apply to it.
+  CHECK(m.params().get("second.qkv.weight").value().shape() == Shape{3 * 8, 8});
+  // The first block is linear (an RNN form), the second softmax: the model names the second.
+  CHECK(m.recurrent_unsupported().find("second uses plugin 'softmax'") != std::string::npos);
+  CHECK_ERROR(std::string(yaml).replace(std::string(yaml).find("n_heads: 2"), 10, "n_heads: 3"),
+              "n_heads 3 must be > 0 and divide d_model 8");
+  CHECK_ERROR(std::string(yaml).replace(std::string(yaml).find("n_heads: 2"), 10, "n_head: 2"),
+              "exp.yaml:3:29: model.attention: unknown key 'n_head'; valid keys: plugin, n_heads, options");
+  CHECK_ERROR(std::string(yaml).replace(std::string(yaml).find("n_heads: 2"), 10, "n_heads: x"),
+              "model.attention: n_heads must be an integer, got 'x'");
 }

@@ -22,7 +22,7 @@ model:
   blocks:
     - token_embedding: {}
     - attention: {plugin: softmax, n_heads: 2}
-train: {steps: 50, batch_size: 4, seq_len: 8}
+train: {steps: 50, batch_size: 4, seq_len: 8, warmup: 5}
 eval: {every: 10}
 runs:
   - name: softmax
@@ -105,7 +105,8 @@ TEST_CASE("the resolved config holds every default and reads back to itself") {
   for (const RunConfig& r : e.runs) {
     const std::string text = r.resolved_text();
     CHECK(text.find("label_smoothing: 0") != std::string::npos);
-    CHECK(text.find("warmup: 100") != std::string::npos);
+    CHECK(text.find("warmup: 5") != std::string::npos);
+    CHECK(text.find("min_lr_ratio: 0.1") != std::string::npos);
     RunConfig back = parse_run(YAML::Load(text), "saved", "/elsewhere");
     CHECK(back.resolved_text() == text);
     CHECK(back.data.name_or_path == r.data.name_or_path);  // absolute: the folder no longer matters
@@ -140,7 +141,7 @@ TEST_CASE("bad experiment files: each error names the place and what is valid") 
        {"bad.yaml:16:32", "train: unknown key 'warmpu'", "warmup"}},
       {"wrong type", with(kBase, "steps: 50", "steps: many"), {"bad.yaml:10:16", "train.steps must be an integer", "'many'"}},
       {"zero size", with(kBase, "batch_size: 4", "batch_size: 0"), {"bad.yaml:10:32", "train.batch_size must be >= 1, got 0"}},
-      {"negative size", with(kBase, "seq_len: 8}", "seq_len: -8}"), {"train.seq_len must be >= 1, got -8"}},
+      {"negative size", with(kBase, "seq_len: 8,", "seq_len: -8,"), {"train.seq_len must be >= 1, got -8"}},
       {"bad choice", with(kBase, "val_fraction: 0.1}", "val_fraction: 0.1, tokenizer: bpe}"),
        {"data.tokenizer 'bpe' is not one of: char, word"}},
       {"out of range", with(kBase, "val_fraction: 0.1", "val_fraction: 2"), {"data.val_fraction must be in [0, 0.5], got 2"}},

@@ -63,6 +63,8 @@ TrainConfig parse_train(YamlSection s) {
   t.label_smoothing = s.get_real("label_smoothing", t.label_smoothing, 0.0, 0.999);
   t.checkpoint_every = s.get_int("checkpoint_every", t.checkpoint_every, 0);
   t.time_limit = s.get_real("time_limit", t.time_limit, 0.0, 1e9);
+  NA_CHECK(t.warmup <= t.steps, s.at("warmup"), "train.warmup ", t.warmup, " is more than train.steps ", t.steps,
+           ": lower warmup (e.g. --set train.warmup=", t.steps / 10, ")");
   s.finish();
   return t;
 }
@@ -121,6 +123,8 @@ void apply_override(YAML::Node root, const std::string& assignment) {
   YAML::Node value;
   try {
     value = YAML::Load(assignment.substr(eq + 1));
+    // A scalar gets no position: "line 1" of the --set text would be read as the file's.
+    if (value.IsScalar()) value = YAML::Node(value.Scalar());
   } catch (const YAML::Exception& e) {
     throw Error("--set", cat("'", assignment, "': the value is not valid YAML: ", e.msg));
   }
