@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   } catch (const na::Error& e) {
     std::fprintf(stderr, "nanoattn: error: %s\n", e.what());
     return 1;
+  } catch (const std::exception& e) {  // a bug: say so rather than abort
+    std::fprintf(stderr, "nanoattn: internal error (please report it): %s\n", e.what());
+    return 2;
   }
   return 0;
 }

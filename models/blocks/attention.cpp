@@ -41,7 +41,7 @@ class Attention : public Block {
     // The defaults' plugin options belong to the defaults' plugin: a block naming its own
     // plugin uses only its own options.
     YAML::Node options = ctx.node_option("options");
-    if (!options && !own_plugin && defaults) options = defaults["options"];
+    if (!options && !own_plugin && defaults && defaults["options"]) options = defaults["options"];
     config.options = resolve_options(*loaded.info, options, ctx.where());
     attention_ = ctx.plugins().create(plugin, config);
     for (const ParamSpec& s : attention_->parameters()) {

@@ -116,7 +116,7 @@ const LoadedPlugin& PluginRegistry::get(const std::string& name) const {
                         ". Searched: ");
   for (size_t i = 0; i < search_path_.size(); ++i) msg += (i ? ":" : "") + search_path_[i];
   if (search_path_.empty()) msg += "(nothing)";
-  msg += ". Add a folder with NANOATTN_PLUGIN_PATH or the experiment's 'plugins:' list.";
+  msg += ". Add a folder with NANOATTN_PLUGIN_PATH or the experiment's 'plugin_paths:' list.";
   for (const RejectedPlugin& r : rejected_) msg += cat("\n  skipped ", r.path, ": ", r.reason);
   throw Error("plugins", msg);
 }

@@ -1,7 +1,7 @@
 // Finding, checking and loading attention plugins (host side).
 //
 // Search path, in order (the first plugin of a name wins; later ones are reported shadowed):
-//   1. folders added by the caller (an experiment's `plugins:` list)
+//   1. folders added by the caller (an experiment's `plugin_paths:` list)
 //   2. NANOATTN_PLUGIN_PATH (colon-separated)
 //   3. the folder bundled with this libnanoattn: <dir of libnanoattn.so>/nanoattn/plugins,
 //      which is both the build tree's and the install prefix's lib/nanoattn/plugins

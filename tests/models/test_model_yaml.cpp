@@ -108,6 +108,11 @@ blocks:
   CHECK(m.params().get("second.qkv.weight").value().shape() == Shape{3 * 8, 8});
   // The first block is linear (an RNN form), the second softmax: the model names the second.
   CHECK(m.recurrent_unsupported().find("second uses plugin 'softmax'") != std::string::npos);
+  // Defaults without options.
+  const std::string plain = std::string(yaml).replace(std::string(yaml).find(", options: {key_dim: 8}"), 23, "");
+  Model p(YAML::Load(plain), "exp.yaml", 5, plugins(), 1);
+  CHECK(p.params().get("attn.qkv.weight").value().shape() == Shape{3 * 8, 8});
+  CHECK(p.recurrent_unsupported().find("second uses plugin 'softmax'") != std::string::npos);
   CHECK_ERROR(std::string(yaml).replace(std::string(yaml).find("n_heads: 2"), 10, "n_heads: 3"),
               "n_heads 3 must be > 0 and divide d_model 8");
   CHECK_ERROR(std::string(yaml).replace(std::string(yaml).find("n_heads: 2"), 10, "n_head: 2"),

@@ -53,16 +53,18 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& t, std::vector<Para
   return std::make_unique<AdamW>(std::move(params), c);
 }
 
-// Plugins named anywhere in the model section ("attention: {plugin: x}" blocks and defaults).
-void collect_plugins(const YAML::Node& n, std::set<std::string>& out) {
+// The plugins of the model's attention blocks: each block's own `plugin`, else the model's
+// `attention:` default, else softmax (as the attention block decides).
+void collect_plugins(const YAML::Node& n, const std::string& fallback, std::set<std::string>& out) {
   if (n.IsMap()) {
     for (const auto& kv : n) {
       if (kv.first.Scalar() == "attention" && kv.second.IsMap())
-        out.insert(kv.second["plugin"] ? kv.second["plugin"].Scalar() : "softmax");
-      collect_plugins(kv.second, out);
+        out.insert(kv.second["plugin"] ? kv.second["plugin"].Scalar() : fallback);
+      else
+        collect_plugins(kv.second, fallback, out);
     }
   } else if (n.IsSequence()) {
-    for (const YAML::Node& c : n) collect_plugins(c, out);
+    for (const YAML::Node& c : n) collect_plugins(c, fallback, out);
   }
 }
 
@@ -123,7 +125,8 @@ class Session {
     summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
     summary_.params = model_.params().count();
     std::set<std::string> used;
-    collect_plugins(cfg.model, used);
+    const YAML::Node defaults = cfg.model["attention"];
+    collect_plugins(cfg.model["blocks"], defaults && defaults["plugin"] ? defaults["plugin"].Scalar() : "softmax", used);
     for (const std::string& p : used) summary_.plugins += (summary_.plugins.empty() ? "" : "+") + p;
     hashes_ = plugin_hashes(plugins);
   }
