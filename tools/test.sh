@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite twice: an optimised build, then one under
-# AddressSanitizer + UndefinedBehaviorSanitizer. Exits non-zero if any test fails.
+# AddressSanitizer + UndefinedBehaviorSanitizer (at -O1 -g1: it compiles much faster than -O2 -g
+# and still reports file:line). Exits non-zero if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -17,4 +18,4 @@ echo "== Release build and tests =="
 run_suite build -DCMAKE_BUILD_TYPE=Release
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests =="
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNANOATTN_SANITIZE=ON
+  run_suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DNANOATTN_SANITIZE=ON
