@@ -7,7 +7,7 @@ nanoattn=$1
 work=$(mktemp -d)
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 pid=0
-STEPS=3000 CHECKPOINT_EVERY=2 source "$(dirname "$0")/tiny_experiment.sh"
+STEPS=1200 CHECKPOINT_EVERY=2 source "$(dirname "$0")/tiny_experiment.sh"
 ck=$work/out/tiny/main/checkpoint.h5
 
 step_of() { h5dump -a /step "$1" | sed -n 's/.*(0): \([0-9]*\).*/\1/p'; }
@@ -42,7 +42,7 @@ grep -q "already holds a checkpoint from an earlier run: pass --resume" "$work/r
 "$nanoattn" run "$work/exp.yaml" --out "$work/out" --resume > "$work/resume.log" 2>&1 || {
   cat "$work/resume.log"; exit 1; }
 grep -q "resuming at step $saved" "$work/resume.log" || { echo "FAIL: did not resume at $saved"; cat "$work/resume.log"; exit 1; }
-[ "$(step_of "$ck")" = 3000 ] || { echo "FAIL: the resumed run did not reach step 3000"; exit 1; }
+[ "$(step_of "$ck")" = 1200 ] || { echo "FAIL: the resumed run did not reach step 1200"; exit 1; }
 ls -a "$work/out/tiny/main" | grep -q tmp && { echo "FAIL: a temporary file was left behind"; exit 1; }
 grep -q '"finished": true' "$work/out/tiny/main/summary.json"
-echo "resumed at step $saved and finished at step 3000"
+echo "resumed at step $saved and finished at step 1200"

@@ -167,6 +167,10 @@ TEST_CASE("resuming with other settings is refused") {
   RunConfig other = w.config("linear", 8);
   CHECK_THROWS_WITH_AS(train(w, other, "run", true),
                        doctest::Contains("was written with different settings (differing sections: train)"), Error);
+  // Another thread count or time guard changes no number: resuming is allowed.
+  RunConfig same = w.config("linear", 4, 1);
+  same.train.time_limit = 100;
+  CHECK(train(w, same, "run", true).steps == 4);
 }
 
 TEST_CASE("the same seed gives bitwise the same run on 1 and 2 threads") {

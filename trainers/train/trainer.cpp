@@ -93,20 +93,29 @@ void write_summary(const std::string& path, const RunSummary& s) {
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
+std::string emit(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << n;
+  return e.c_str();
+}
+
 // The run folder's checkpoint must come from the same settings, or resuming would silently
-// mix two experiments.
+// mix two experiments. The thread count and the time guard do not change the numbers, so a
+// run may resume on another machine or with more time.
 void check_same_config(const std::string& ck_path, const std::string& saved, const RunConfig& cfg) {
-  const std::string now = cfg.resolved_text();
-  if (saved == now) return;
-  YAML::Node a = YAML::Load(saved), b = YAML::Load(now);
+  auto comparable = [](const std::string& text) {
+    YAML::Node n = YAML::Load(text);
+    n.remove("threads");
+    if (n["train"]) n["train"].remove("time_limit");
+    return n;
+  };
+  const YAML::Node before = comparable(saved), now = comparable(cfg.resolved_text());
   std::string diff;
-  for (const auto& kv : b) {
-    const std::string k = kv.first.Scalar();
-    YAML::Emitter ea, eb;
-    ea << a[k];
-    eb << kv.second;
-    if (std::string(ea.c_str()) != eb.c_str()) diff += (diff.empty() ? "" : ", ") + k;
+  for (const auto& kv : now) {
+    const YAML::Node old = before[kv.first.Scalar()];
+    if (!old || emit(old) != emit(kv.second)) diff += (diff.empty() ? "" : ", ") + kv.first.Scalar();
   }
+  if (diff.empty()) return;
   throw Error(ck_path, cat("was written with different settings (differing sections: ", diff,
                            "); resume with the original experiment file, or use a new --out folder"));
 }
