@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include "nanoattn/parallel.h"
+#include "nanoattn/profile.h"
 
 namespace na {
 
@@ -42,6 +43,7 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  profile::GemmTimer timer;
   int64_t flops = M * N * K;
   int64_t along = std::max(M, N);
   if (flops < kSerialFlops || along < 2 * kMinBlockRows) {
@@ -73,6 +75,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
 void gemm_batched(int64_t count, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                   const float* A, int64_t lda, int64_t sa, const float* B, int64_t ldb,
                   int64_t sb, float beta, float* C, int64_t ldc, int64_t sc) {
+  profile::GemmTimer timer;
   int64_t per = std::max<int64_t>(M * N * K, 1);
   if (count < 4 && per >= kFlopsPerBlock) {
     for (int64_t i = 0; i < count; ++i)

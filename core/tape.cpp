@@ -1,8 +1,10 @@
 #include "nanoattn/tape.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "nanoattn/error.h"
+#include "nanoattn/profile.h"
 
 namespace na {
 
@@ -21,7 +23,7 @@ Node* Var::live() const {
 const Tensor& Var::grad_acc() const {
   Node* n = live();
   if (!n->grad.defined())
-    n->grad = n->tape ? n->tape->zeros(n->value.shape()) : Tensor::zeros(n->value.shape());
+    n->grad = n->tape ? n->tape->grad_buffer(n->value.shape(), true) : Tensor::zeros(n->value.shape());
   return n->grad;
 }
 
@@ -29,7 +31,7 @@ const Tensor& Var::grad_sink(float& beta) const {
   Node* n = live();
   beta = n->grad.defined() ? 1.0f : 0.0f;
   if (!n->grad.defined())
-    n->grad = n->tape ? n->tape->alloc(n->value.shape()) : Tensor::empty(n->value.shape());
+    n->grad = n->tape ? n->tape->grad_buffer(n->value.shape(), false) : Tensor::empty(n->value.shape());
   return n->grad;
 }
 
@@ -54,6 +56,23 @@ Tensor Tape::zeros(const Shape& shape) {
   Tensor t = alloc(shape);
   if (t.numel()) std::memset(t.data(), 0, t.numel() * sizeof(float));
   return t;
+}
+
+Tensor Tape::grad_buffer(const Shape& shape, bool zero) {
+  auto it = spare_grads_.find(shape.numel());
+  if (it == spare_grads_.end() || it->second.empty()) return zero ? zeros(shape) : alloc(shape);
+  Tensor t = Tensor::borrow(it->second.back(), shape);
+  it->second.pop_back();
+  if (zero && t.numel()) std::memset(t.data(), 0, t.numel() * sizeof(float));
+  return t;
+}
+
+// Once its own backward entry ran, nothing reads an intermediate's gradient again, so its
+// buffer can hold a gradient met later in the walk: the tape then needs about half the memory.
+void Tape::recycle_grad(Node* n) {
+  if (n->tape != this || !n->grad.defined()) return;
+  spare_grads_[n->grad.numel()].push_back(n->grad.data());
+  n->grad = Tensor();
 }
 
 Node* Tape::new_node() {
@@ -120,9 +139,32 @@ void Tape::run_backward(Node*) {
     Tape* t;
     ~Cleanup() { t->destroy_entries(); }
   } cleanup{this};
+  if (profile::enabled()) {
+    run_backward_profiled();
+    return;
+  }
   for (size_t i = entries_.size(); i-- > 0;) {
     const Entry& e = entries_[i];
-    if (e.out->grad.defined()) e.run(e.closure);
+    if (!e.out->grad.defined()) continue;
+    e.run(e.closure);
+    recycle_grad(e.out);
+  }
+}
+
+void Tape::run_backward_profiled() {
+  struct InBackward {
+    InBackward() { profile::set_in_backward(true); }
+    ~InBackward() { profile::set_in_backward(false); }
+  } in_backward;
+  for (size_t i = entries_.size(); i-- > 0;) {
+    const Entry& e = entries_[i];
+    if (!e.out->grad.defined()) continue;
+    const auto start = std::chrono::steady_clock::now();
+    const size_t bytes = arena_.bytes_in_use();
+    e.run(e.closure);
+    profile::backward_entry(i, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                            arena_.bytes_in_use() - bytes);
+    recycle_grad(e.out);
   }
 }
 
@@ -142,6 +184,7 @@ void Tape::reset() {
     n.tape = this;
   }
   nodes_used_ = 0;
+  spare_grads_.clear();
   arena_.reset();
   ++generation_;
   consumed_ = false;

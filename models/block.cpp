@@ -1,6 +1,7 @@
 #include "block.h"
 
 #include "model.h"
+#include "nanoattn/profile.h"
 
 namespace na {
 
@@ -100,6 +101,7 @@ std::vector<std::unique_ptr<Block>> build_blocks(const YAML::Node& list, const s
     NA_CHECK(unknown.empty(), mark(kv.first), unknown);
     BlockContext ctx(kv.first.as<std::string>(), kv.second, path, where, dims, store, plugins);
     blocks.push_back(BlockRegistry::instance().create(ctx.type(), ctx));
+    blocks.back()->type = ctx.type();
   }
   return blocks;
 }
@@ -111,7 +113,10 @@ uint64_t stable_hash(const std::string& name) {
 }
 
 Var run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, Var x, const BlockInput& in) {
-  for (const auto& b : blocks) x = b->forward(x, in);
+  for (const auto& b : blocks) {
+    profile::Scope scope(profile::Scope::Block, b->type.c_str());
+    x = b->forward(x, in);
+  }
   return x;
 }
 

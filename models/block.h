@@ -48,6 +48,8 @@ class Block {
   // Adds this block's states to `state`, one per application, in the order forward() will
   // take them (containers recurse in their forward order).
   virtual void init_state(RecurrentState& /*state*/) const {}
+
+  std::string type;  // its registry name, e.g. "feed_forward" (set by the builder; for profiles)
 };
 
 // Everything a block factory may use. `node` is the block's option map; read it through

@@ -141,6 +141,7 @@ void conv_backward_w(const ConvDims& d, const float* gy, const float* x, float* 
 
 // x: (B, T, Cin)  w: (Cout, Cin/G, K)  bias: (Cout,) or undefined  -> (B, T, Cout)
 Var causal_conv1d(const Var& x, const Var& w, const Var& bias, int groups) {
+  NA_PROFILE_OP("causal_conv1d");
   const char* op = "causal_conv1d";
   detail::check_defined(op, x, "x");
   detail::check_defined(op, w, "w");

@@ -41,6 +41,7 @@ int64_t copy_targets(std::span<const int32_t> targets, int32_t ignore_index, con
 // logits: (..., V)  targets: one per row (N = numel / V)  -> (1,)
 Var cross_entropy(const Var& logits, std::span<const int32_t> targets, float label_smoothing,
                   int32_t ignore_index) {
+  NA_PROFILE_OP("cross_entropy");
   detail::check_defined(kOp, logits, "logits");
   const Shape& s = logits.shape();
   NA_CHECK(s.rank() >= 1 && s[-1] > 0, kOp, "logits ", s, " need a non-empty last axis (V)");

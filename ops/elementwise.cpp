@@ -119,6 +119,7 @@ void reduce_into(const Var& target, const Tensor& src) {
 // Shared body of the four binary ops: forward f(a, b); backward da = fa(a, b, g), db = fb(a, b, g).
 template <class F, class FA, class FB>
 Var binary(const char* op, const Var& a, const Var& b, F f, FA fa, FB fb) {
+  NA_PROFILE_OP(op);
   detail::check_defined(op, a, "a");
   detail::check_defined(op, b, "b");
   Shape os = broadcast_shape(op, a.shape(), b.shape());
@@ -172,6 +173,7 @@ Var div(const Var& a, const Var& b) {
 namespace {
 // out = x * s + t; backward dx += g * s.
 Var affine(const char* op, const Var& x, float s, float t) {
+  NA_PROFILE_OP(op);
   detail::check_defined(op, x, "x");
   Var out = tape().output(x.shape(), {x});
   const float* xp = x.value().data();

@@ -28,6 +28,7 @@ std::string index_str(const Shape& shape, int64_t p) {
 
 // table: (V, C)  ids: numel(ids_shape) ids in [0, V)  -> ids_shape + (C,)
 Var embedding(const Var& table, std::span<const int32_t> ids, const Shape& ids_shape) {
+  NA_PROFILE_OP("embedding");
   detail::check_defined(kOp, table, "table");
   const Shape& ts = table.shape();
   NA_CHECK(ts.rank() == 2, kOp, "table must be (V, C), got ", ts);

@@ -29,6 +29,7 @@ void gemm_into(int64_t count, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 }  // namespace
 
 Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
+  NA_PROFILE_OP("matmul");
   detail::check_defined("matmul", a, "a");
   detail::check_defined("matmul", b, "b");
   const Shape &as = a.shape(), &bs = b.shape();
@@ -88,6 +89,7 @@ Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
 }
 
 Var linear(const Var& x, const Var& w, const Var& bias) {
+  NA_PROFILE_OP("linear");
   detail::check_defined("linear", x, "x");
   detail::check_defined("linear", w, "w");
   const Shape &xs = x.shape(), &ws = w.shape();

@@ -88,6 +88,7 @@ void add_chunk_sums(float* dst, const float* part, int64_t count, int64_t C) {
 
 // x: (..., C)  weight, bias: (C,) or undefined  -> (..., C)
 Var norm(const char* op, const Var& x, const Var& weight, const Var& bias, float eps, bool center) {
+  NA_PROFILE_OP(op);
   detail::check_defined(op, x, "x");
   const Shape& xs = x.shape();
   NA_CHECK(xs.rank() >= 1 && xs[-1] > 0, op, "x ", xs, " needs a non-empty last axis");

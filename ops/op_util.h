@@ -4,6 +4,7 @@
 
 #include "nanoattn/error.h"
 #include "nanoattn/parallel.h"
+#include "nanoattn/profile.h"
 #include "nanoattn/tape.h"
 
 namespace na::detail {

@@ -36,6 +36,7 @@ void masked_scale(const float* src, float* dst, int64_t n, uint64_t key, float p
 
 // x: any shape -> same shape.
 Var dropout(const Var& x, float p, uint64_t key) {
+  NA_PROFILE_OP("dropout");
   detail::check_defined("dropout", x, "x");
   NA_CHECK(p >= 0.0f && p < 1.0f, "dropout", "p = ", p, " for x ", x.shape(),
            " must be in [0, 1) (the probability of zeroing an element)");

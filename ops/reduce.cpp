@@ -105,12 +105,14 @@ Var scaled_sum(const Var& x, const AxisView& v, double scale) {
 }
 
 Var sum_along(const char* op, const Var& x, int axis, bool keepdim, bool mean) {
+  NA_PROFILE_OP(op);
   detail::check_defined(op, x, "x");
   AxisView v = view_axis(op, x.shape(), axis, keepdim);
   return scaled_sum(x, v, mean ? 1.0 / static_cast<double>(v.n) : 1.0);  // mean of 0: NaN
 }
 
 Var sum_everything(const char* op, const Var& x, bool mean) {
+  NA_PROFILE_OP(op);
   detail::check_defined(op, x, "x");
   int64_t n = x.numel();
   return scaled_sum(x, AxisView{1, n, 1, Shape{1}}, mean ? 1.0 / static_cast<double>(n) : 1.0);
@@ -130,6 +132,7 @@ Var mean_all(const Var& x) { return sum_everything("mean_all", x, true); }
 // x: (outer, n, inner) -> out_shape; out[o, j] = x[o, k*, j] with k* the first argmax.
 // Backward: dx[o, k*, j] += g[o, j] (each output owns one distinct input element).
 Var max(const Var& x, int axis, bool keepdim) {
+  NA_PROFILE_OP("max");
   detail::check_defined("max", x, "x");
   AxisView v = view_axis("max", x.shape(), axis, keepdim);
   NA_CHECK(v.n > 0, "max", "axis ", axis, " of shape ", x.shape(),

@@ -58,6 +58,7 @@ void scan(const float* src, float* dst, int64_t outer, int64_t n, int64_t inner,
 
 // x: (..., n, ...) with n at `axis` -> same shape.
 Var cumsum(const Var& x, int axis) {
+  NA_PROFILE_OP("cumsum");
   detail::check_defined("cumsum", x, "x");
   const Shape& s = x.shape();
   NA_CHECK(axis >= -s.rank() && axis < s.rank(), "cumsum", "axis ", axis,

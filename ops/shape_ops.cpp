@@ -97,6 +97,7 @@ int norm_axis(const char* op, int axis, const Shape& x) {
 
 // x: (d0, ..., dn) -> (d_perm[0], ..., d_perm[n]); perm is a valid permutation of x's axes.
 Var permute_checked(const Var& x, const int* perm) {
+  NA_PROFILE_OP("permute");
   const Shape& xs = x.shape();
   int inv[kMaxDims];
   Shape os;
@@ -174,6 +175,7 @@ Var transpose(const Var& x, int axis_a, int axis_b) {
 
 // x: (..., n, ...) -> (..., end - start, ...) along `axis`.
 Var slice(const Var& x, int axis, int64_t start, int64_t end) {
+  NA_PROFILE_OP("slice");
   detail::check_defined("slice", x, "x");
   const Shape& xs = x.shape();
   int a = norm_axis("slice", axis, xs);
@@ -197,6 +199,7 @@ Var slice(const Var& x, int axis, int64_t start, int64_t end) {
 
 // xs[i]: (..., n_i, ...) -> (..., sum n_i, ...) along `axis`; all other dims equal.
 Var concat(const std::vector<Var>& xs, int axis) {
+  NA_PROFILE_OP("concat");
   NA_CHECK(!xs.empty(), "concat", "needs at least one input");
   for (const Var& v : xs) detail::check_defined("concat", v, "xs[i]");
   const Shape& s0 = xs[0].shape();
@@ -240,6 +243,7 @@ Var concat(const std::vector<Var>& xs, int axis) {
 
 // x: any shape  mask: broadcastable to x -> x's shape.
 Var masked_fill(const Var& x, const Tensor& mask, float value) {
+  NA_PROFILE_OP("masked_fill");
   detail::check_defined("masked_fill", x, "x");
   NA_CHECK(mask.defined(), "masked_fill", "mask is undefined");
   NA_CHECK(mask.rank() <= x.rank() && broadcast_shape("masked_fill", x.shape(), mask.shape()) ==

@@ -66,6 +66,7 @@ void backward_row(const float* y, const float* g, float* dx, int64_t n) {
 // x: (..., T, S) -> (..., T, S)
 template <bool Log>
 Var softmax_impl(const char* op, const Var& x, bool causal) {
+  NA_PROFILE_OP(op);
   detail::check_defined(op, x, "x");
   Rows rows(op, x.shape(), causal);
   Var out = tape().output(x.shape(), {x});

@@ -8,6 +8,7 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   add_linear_bench(*bench);
   add_attention_bench(*bench);
+  add_train_bench(*bench);
 }
 
 }  // namespace na::cli

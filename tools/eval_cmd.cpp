@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "nanoattn/parallel.h"
 #include "train/evaluate.h"
+#include "train/predictions.h"
 #include "train/sample.h"
 #include "train/saved_run.h"
 
@@ -17,7 +18,7 @@ namespace {
 const std::map<std::string, EvalMode> kModes = {{"parallel", EvalMode::Parallel}, {"recurrent", EvalMode::Recurrent}};
 
 struct EvalArgs {
-  std::string checkpoint, split = "val", mode = "parallel";
+  std::string checkpoint, split = "val", mode = "parallel", dump, dump_dtype = "float32";
   int64_t seq_len = 0, batch_size = 0;
   int threads = 0;
   bool json = false;
@@ -33,19 +34,32 @@ void run_eval(const EvalArgs& a) {
   const int64_t T = a.seq_len > 0 ? a.seq_len : run.cfg.eval_seq_len();
   const int64_t B = a.batch_size > 0 ? a.batch_size : run.cfg.eval.batch_size;
   NA_CHECK(T <= run.model->dims().max_len, "--seq-len", T, " exceeds the model's max_len ", run.model->dims().max_len);
-  const EvalResult r = evaluate(*run.model, stream, T, B, kModes.at(a.mode));
+  double dump_s = 0;
+  const EvalResult r =
+      a.dump.empty()
+          ? evaluate(*run.model, stream, T, B, kModes.at(a.mode))
+          : evaluate_with_dump(*run.model, stream, T, B, kModes.at(a.mode), a.dump,
+                               make_dump_info(run.cfg, run.tokenizer, a.checkpoint, run.step, a.split,
+                                              kModes.at(a.mode), T, parse_dump_dtype(a.dump_dtype, "--dump-dtype")),
+                               &dump_s);
   const std::string unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
   if (a.json) {
     nlohmann::json j = {{"checkpoint", a.checkpoint}, {"run", run.cfg.name},  {"step", run.step},
                         {"split", a.split},           {"mode", a.mode},       {"seq_len", T},
                         {"tokens", r.tokens},         {unit, r.bits_per_token()}, {"ppl", r.perplexity()},
                         {"nll_nats", r.nll},          {"seconds", r.seconds}};
+    if (!a.dump.empty()) {
+      j["dump"] = a.dump;
+      j["dump_seconds"] = dump_s;  // in the writer: its appends are part of "seconds", opening and commit not
+    }
     std::printf("%s\n", j.dump(2).c_str());
   } else {
     std::printf("%s (run %s, step %lld): %s %s %.6f, ppl %.4f over %lld tokens (%s, windows of %lld, %.1f s)\n",
                 a.checkpoint.c_str(), run.cfg.name.c_str(), static_cast<long long>(run.step), a.split.c_str(),
                 unit.c_str(), r.bits_per_token(), r.perplexity(), static_cast<long long>(r.tokens), a.mode.c_str(),
                 static_cast<long long>(T), r.seconds);
+    if (!a.dump.empty())
+      std::printf("predictions (%s): %s (writing them took %.2f s)\n", a.dump_dtype.c_str(), a.dump.c_str(), dump_s);
   }
 }
 
@@ -89,6 +103,9 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", a->threads, "worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", a->json, "print JSON");
+  cmd->add_option("--dump", a->dump, "also write every token's log-probabilities to this HDF5 file (see docs/FORMATS.md)");
+  cmd->add_option("--dump-dtype", a->dump_dtype, "the dump's log-probabilities")
+      ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
   cmd->callback([a] { run_eval(*a); });
 }
 

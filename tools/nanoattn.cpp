@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   na::cli::add_run_command(app);
   na::cli::add_eval_command(app);
   na::cli::add_sample_command(app);
+  na::cli::add_kl_command(app);
   na::cli::add_params_command(app);
   na::cli::add_demo_command(app);
   na::cli::add_bench_command(app);

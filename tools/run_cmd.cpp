@@ -4,10 +4,13 @@
 #include <memory>
 
 #include "commands.h"
+#include "dump/kl.h"
 #include "experiment/experiment.h"
 #include "metrics/progress.h"
 #include "model.h"
 #include "plugin_loader.h"
+#include "train/predictions.h"
+#include "train/saved_run.h"
 #include "train/summary_table.h"
 #include "train/trainer.h"
 #include "util/files.h"
@@ -45,6 +48,46 @@ struct Resources {
   }
 };
 
+// compare_to: does this run's final val evaluation need a dump (it compares, or is compared to)?
+bool needs_val_dump(const Experiment& exp, const RunConfig& r) {
+  if (!r.compare_to.empty()) return true;
+  for (const RunConfig& other : exp.runs)
+    if (other.compare_to == r.name) return true;
+  return false;
+}
+
+// A finished run skipped by --resume that has no val dump yet (it finished before compare_to was
+// set): made from its final checkpoint, which gives the same predictions.
+void dump_val_from_checkpoint(const std::string& ck, const std::string& dump, const Corpus& corpus) {
+  std::fprintf(stderr, "writing %s from %s\n", dump.c_str(), ck.c_str());
+  SavedRun run = load_saved_run(ck);
+  const int64_t T = run.cfg.eval_seq_len();
+  const DumpInfo info = make_dump_info(run.cfg, run.tokenizer, ck, run.step, "val", EvalMode::Parallel, T,
+                                       parse_dump_dtype(run.cfg.eval.dump_dtype, ck));
+  evaluate_with_dump(*run.model, corpus.val, T, run.cfg.eval.batch_size, EvalMode::Parallel, dump, info);
+}
+
+// Each run with compare_to: KL(P_ref || P_run) over val, from the two dumps, into its summary;
+// the per-token values go to <run>/kl_vs_<ref>.h5.
+void compare_runs(const fs::path& exp_dir, const std::vector<const RunConfig*>& runs, std::vector<RunSummary>& done) {
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunConfig& r = *runs[i];
+    if (r.compare_to.empty()) continue;
+    const fs::path dir = exp_dir / r.name;
+    KlOptions opt;
+    opt.out = (dir / ("kl_vs_" + r.compare_to + ".h5")).string();
+    opt.top = 0;
+    const KlReport rep = compare_dumps(run_dump_path((exp_dir / r.compare_to).string(), "val"),
+                                       run_dump_path(dir.string(), "val"), opt);
+    done[i].compare_to = r.compare_to;
+    done[i].kl_vs_ref = rep.kl_ab.mean;
+    std::fprintf(stderr, "run %s vs %s over %lld val tokens: KL(%s||%s) %.4f, KL(%s||%s) %.4f, JS %.4f bits (%s)\n",
+                 r.name.c_str(), r.compare_to.c_str(), static_cast<long long>(rep.tokens), r.compare_to.c_str(),
+                 r.name.c_str(), rep.kl_ab.mean, r.name.c_str(), r.compare_to.c_str(), rep.kl_ba.mean, rep.js.mean,
+                 opt.out.c_str());
+  }
+}
+
 void run_experiment(const RunArgs& a) {
   install_stop_handlers();
   Experiment exp = load_experiment(a.experiment, a.sets);
@@ -70,6 +113,12 @@ void run_experiment(const RunArgs& a) {
     NA_CHECK(a.resume || a.overwrite || !fs::exists(dir / "checkpoint.h5"), dir.string(),
              "already holds a checkpoint from an earlier run: pass --resume to continue it, --overwrite to "
              "start again, or --out to write elsewhere");
+    const bool ref_selected =
+        std::any_of(runs.begin(), runs.end(), [&](const RunConfig* o) { return o->name == r->compare_to; });
+    const std::string ref_dump = run_dump_path((exp_dir / r->compare_to).string(), "val");
+    NA_CHECK(r->compare_to.empty() || ref_selected || fs::exists(ref_dump), a.experiment, "run '", r->name,
+             "' compares to '", r->compare_to, "', which --only leaves out and which has no dump yet (", ref_dump,
+             "): add --only ", r->compare_to);
   }
   std::vector<RunSummary> done;
   for (const RunConfig* r : runs) {
@@ -78,10 +127,14 @@ void run_experiment(const RunArgs& a) {
       fs::remove(dir / "checkpoint.h5");
       fs::remove(dir / "summary.json");
     }
+    const bool dump_val = needs_val_dump(exp, *r);
     if (a.resume && fs::exists(dir / "summary.json") && fs::exists(dir / "checkpoint.h5")) {
       RunSummary s = read_summary((dir / "summary.json").string());
       if (s.finished) {
         std::fprintf(stderr, "run %s: already finished (%s), skipped\n", r->name.c_str(), dir.c_str());
+        const std::string dump = run_dump_path(dir.string(), "val");
+        if (dump_val && !fs::exists(dump))
+          dump_val_from_checkpoint((dir / "checkpoint.h5").string(), dump, res.corpus(r->data));
         done.push_back(s);
         continue;
       }
@@ -91,8 +144,10 @@ void run_experiment(const RunArgs& a) {
     opt.resume = a.resume;
     opt.out = stderr;
     opt.live = Progress::is_terminal(stderr);
+    opt.dump_val = dump_val;
     done.push_back(train_run(*r, res.corpus(r->data), res.plugins(r->plugin_paths), opt));
   }
+  compare_runs(exp_dir, runs, done);
   fs::create_directories(exp_dir);
   const std::string table = summary_markdown(exp.name, done);
   write_file_atomic((exp_dir / "summary.md").string(), table);

@@ -9,6 +9,7 @@ packages=(
   libtbb-dev                # oneTBB: all parallelism
   libyaml-cpp-dev           # experiment files
   libhdf5-dev hdf5-tools    # checkpoints and prediction dumps; h5dump
+  zlib1g-dev                # prediction dumps: chunks deflated in parallel
   doctest-dev               # tests
   libcli11-dev              # the nanoattn command line
   python3-h5py python3-numpy python3-matplotlib  # analysis scripts (/usr/bin/python3)

@@ -3,7 +3,10 @@
 
 #include <cmath>
 
+#include "nanoattn/parallel.h"
+#include "nanoattn/profile.h"
 #include "nanoattn/rng.h"
+#include "nanoattn/vmath.h"
 
 namespace na::feature_maps {
 
@@ -46,9 +49,30 @@ int64_t feature_dim(Kind kind, int64_t d, int64_t nu, int64_t m) {
   return d;
 }
 
-Var elu(const Var& x) {  // elu(x) + 1 > 0
+// elu(x) + 1 > 0, fused: x + 1 for x > 0, else e^x (= expm1(x) + 1), whose derivative is
+// itself. One vectorised pass instead of elu's libm expm1 and a separate add (the two were
+// 6% of a linear-attention training step).
+Var elu(const Var& x) {
   check_input("elu feature map", x);
-  return add_scalar(na::elu(x), 1.0f);
+  NA_PROFILE_OP("elu_feature_map");
+  Var out = tape().output(x.shape(), {x});
+  const float* xp = x.value().data();
+  float* y = out.value().data();
+  constexpr int64_t kGrain = 1 << 14;
+  parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = xp[i] > 0.0f ? xp[i] + 1.0f : exp_approx(xp[i]);
+  });
+  record_backward(out, [=] {
+    if (!x.requires_grad()) return;
+    const float* xv = x.value().data();
+    const float* yv = out.value().data();
+    const float* g = out.grad().data();
+    float* d = x.grad_acc().data();
+    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) d[i] += g[i] * (xv[i] > 0.0f ? 1.0f : yv[i]);
+    });
+  });
+  return out;
 }
 
 Var relu(const Var& x) {

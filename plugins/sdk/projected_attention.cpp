@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "nanoattn/attention.h"
+#include "nanoattn/profile.h"
 
 namespace na {
 
@@ -47,7 +48,10 @@ Var ProjectedAttention::project(const Var& x, const ParamSet& p, Attend&& attend
 }
 
 Var ProjectedAttention::forward(const Var& x, const ParamSet& p, const AttentionContext& ctx) {
-  return project(x, p, [&](const Var& q, const Var& k, const Var& v) { return attend(q, k, v, p, ctx); });
+  return project(x, p, [&](const Var& q, const Var& k, const Var& v) {
+    NA_PROFILE_OP("attend");  // the plugin's own kernel
+    return attend(q, k, v, p, ctx);
+  });
 }
 
 Var ProjectedAttention::reference(const Var& x, const ParamSet& p, const AttentionContext& ctx) {

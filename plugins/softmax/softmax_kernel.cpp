@@ -19,6 +19,7 @@
 
 #include "nanoattn/blas.h"
 #include "nanoattn/parallel.h"
+#include "nanoattn/vmath.h"
 
 namespace na {
 
@@ -77,30 +78,9 @@ struct Slots {
 // Keys row t may see, among the n columns of its block: causal -> t + 1, else all n.
 inline int64_t visible(bool causal, int64_t t, int64_t n) { return causal ? std::min(n, t + 1) : n; }
 
-// exp(x) within 1.02 ulp of the exact value for every float in [-87, 1] (Cephes expf:
-// x = k ln2 + r, |r| <= ln2 / 2, degree-6 polynomial, times 2^k); exactly 0 below -87.33
-// (incl. -inf), where expf turns denormal. Branch-free, so the row loops below vectorise;
-// libm's expf does not, and was about half of the kernel's time. Inputs here are scores minus
-// their row max or logsumexp, i.e. <= 0 up to rounding.
-inline float exp_approx(float x) {
-  constexpr float kLo = -87.3365f, kHi = 88.3762f;
-  const float xc = std::min(std::max(x, kLo), kHi);
-  // k = round(xc / ln2) by adding and removing 1.5 * 2^23 (std::floor blocks vectorisation).
-  const float k = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = xc - k * 0.693359375f;
-  r = r + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float two_k;
-  std::memcpy(&two_k, &bits, sizeof two_k);
-  return x < kLo ? 0.0f : y * two_k;
-}
+// exp_approx (nanoattn/vmath.h) rather than libm's expf: it vectorises in the row loops below;
+// expf does not, and was about half of the kernel's time. Inputs here are scores minus their
+// row max or logsumexp, i.e. <= 0 up to rounding.
 
 // Row reductions in kLanes interleaved partial results combined in a fixed order: they
 // vectorise, and the result depends only on the row, never on the thread.

@@ -48,3 +48,20 @@ grep -qi "total" params.txt || { echo "FAIL: params"; cat params.txt; exit 1; }
 "$nanoattn" run exp.yaml --out out --resume > again.log 2>&1
 grep -q "run linear: already finished" again.log
 echo "cli run/eval/sample/params ok"
+
+# bench train: one JSON line per run with the throughput fields, and a profile whose rows name
+# the ops and blocks of the model (a functional check; the numbers are not timed here).
+"$nanoattn" bench train exp.yaml --only softmax --steps 2 --warmup 1 --profile --json > bench.json
+python3 - bench.json <<'PY'
+import json, sys
+j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert j["run"] == "softmax" and j["tokens_per_s"] > 0 and j["peak_rss_mib"] > 0 and 0 < j["mfu"], j
+rows = j["profile"]["rows"]
+ops = {r["op"] for r in rows}
+blocks = {r["block"] for r in rows}
+assert {"linear", "attend", "gelu", "layernorm", "cross_entropy", "optimizer"} <= ops, ops
+assert {"attention", "feed_forward", "lm_head"} <= blocks, blocks
+assert all(r["forward_s"] >= 0 and r["backward_s"] >= 0 for r in rows)
+assert sum(r["backward_s"] for r in rows if r["op"] == "linear") > 0
+print("bench train: ok,", len(rows), "profile rows")
+PY

@@ -131,8 +131,8 @@ TEST_CASE("model errors: unknown block and unknown plugin list what exists") {
   const std::string dir = bundled_plugin_dir();
   REQUIRE_FALSE(dir.empty());
   check_error(deep_attention("{plugin: sofmax, n_heads: 2}"),
-              {"exp.yaml:9:28: block 'attention': plugins: no attention plugin named 'sofmax'. Available: linear, "
-               "softmax. Searched: ",
+              {"exp.yaml:9:28: block 'attention': plugins: no attention plugin named 'sofmax'. Available: ",
+               "linear, ", "softmax", ". Searched: ",
                dir.c_str()});
 }
 

@@ -20,8 +20,9 @@ std::string rejection_of(const PluginRegistry& reg, const std::string& file) {
 TEST_CASE("plugin errors: an unknown name lists the available plugins and the search path") {
   PluginRegistry reg;
   CHECK_THROWS_WITH_AS(reg.get("sofmax"),
-                       doctest::Contains("no attention plugin named 'sofmax'. Available: linear, softmax. Searched: "),
-                       Error);
+                       doctest::Contains("no attention plugin named 'sofmax'. Available: "), Error);
+  CHECK_THROWS_WITH_AS(reg.get("sofmax"), doctest::Contains(" linear, "), Error);
+  CHECK_THROWS_WITH_AS(reg.get("sofmax"), doctest::Contains(", softmax"), Error);
   CHECK_THROWS_WITH_AS(reg.get("sofmax"), doctest::Contains("NANOATTN_PLUGIN_PATH"), Error);
 }
 

@@ -160,3 +160,30 @@ TEST_CASE("bad experiment files: each error names the place and what is valid") 
   }
   CHECK(error_of((t.dir / "absent.yaml").string()).find("no such experiment file") != std::string::npos);
 }
+
+TEST_CASE("compare_to names another run; eval.dump and dump_dtype are checked and resolved") {
+  TempDir t;
+  const std::string ok = with(kBase, "    train: {lr: 0.002}", "    train: {lr: 0.002}\n    compare_to: softmax");
+  Experiment e = load_experiment(t.write("cmp.yaml", with(ok, "eval: {every: 10}", "eval: {every: 10, dump: true}")));
+  CHECK(e.runs[1].compare_to == "softmax");
+  CHECK(e.runs[0].compare_to.empty());
+  CHECK(e.runs[1].eval.dump);
+  CHECK(e.runs[1].eval.dump_dtype == "float32");
+  const RunConfig back = parse_run(YAML::Load(e.runs[1].resolved_text()), "saved", "/elsewhere");
+  CHECK(back.compare_to == "softmax");
+  CHECK(back.eval.dump);
+  CHECK(load_experiment(t.write("f16.yaml", with(kBase, "eval: {every: 10}", "eval: {dump_dtype: float16}")))
+            .runs[0].eval.dump_dtype == "float16");
+  // The order of runs does not matter: the reference may come after the run that names it.
+  CHECK(error_of(t.write("later.yaml", with(kBase, "  - name: softmax", "  - name: softmax\n    compare_to: linear")))
+            .empty());
+  const std::string unknown = error_of(t.write("bad.yaml", with(ok, "compare_to: softmax", "compare_to: sofmax")));
+  CHECK(unknown.find("bad.yaml:17:17: run 'linear': compare_to: no run is named 'sofmax'; the runs are: softmax, linear") !=
+        std::string::npos);
+  const std::string self = error_of(t.write("self.yaml", with(ok, "compare_to: softmax", "compare_to: linear")));
+  CHECK(self.find("self.yaml:17:17: run 'linear': compare_to names the run itself") != std::string::npos);
+  const std::string dtype = error_of(t.write("dt.yaml", with(kBase, "eval: {every: 10}", "eval: {dump_dtype: half}")));
+  CHECK(dtype.find("eval.dump_dtype 'half' is not one of: float16, float32") != std::string::npos);
+  CHECK(error_of(t.write("flag.yaml", with(kBase, "eval: {every: 10}", "eval: {dump: yes please}")))
+            .find("eval.dump must be true or false") != std::string::npos);
+}

@@ -75,6 +75,8 @@ EvalConfig parse_eval(YamlSection s) {
   e.batch_size = s.get_int("batch_size", e.batch_size, 1);
   e.seq_len = s.get_int("seq_len", e.seq_len, 0);
   e.test = s.get<bool>("test", e.test);
+  e.dump = s.get<bool>("dump", e.dump);
+  e.dump_dtype = s.get_choice("dump_dtype", e.dump_dtype, {"float32", "float16"});
   s.finish();
   return e;
 }
@@ -241,6 +243,21 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
       NA_CHECK(exp.runs[j].name != exp.runs.back().name, path, "two runs are named '", exp.runs.back().name,
                "'; run names must be unique (they name the output folders)");
   }
+  // compare_to must name another run of this experiment (the order does not matter: the KL is
+  // computed once every run is done).
+  std::string names;
+  for (const RunConfig& r : exp.runs) names += (names.empty() ? "" : ", ") + r.name;
+  for (size_t i = 0; i < exp.runs.size(); ++i) {
+    const RunConfig& r = exp.runs[i];
+    if (r.compare_to.empty()) continue;
+    const YAML::Node node = runs && runs.IsSequence() && i < runs.size() ? runs[i]["compare_to"] : YAML::Node();
+    const std::string at = yaml_at(path, node);
+    NA_CHECK(r.compare_to != r.name, at, "run '", r.name, "': compare_to names the run itself; name the reference ",
+             "run to compare it with, one of: ", names);
+    bool known = false;
+    for (const RunConfig& other : exp.runs) known |= other.name == r.compare_to;
+    NA_CHECK(known, at, "run '", r.name, "': compare_to: no run is named '", r.compare_to, "'; the runs are: ", names);
+  }
   return exp;
 }
 
@@ -281,6 +298,8 @@ YAML::Node RunConfig::resolved() const {
   e["batch_size"] = eval.batch_size;
   e["seq_len"] = eval.seq_len;
   e["test"] = eval.test;
+  e["dump"] = eval.dump;
+  e["dump_dtype"] = eval.dump_dtype;
   YAML::Node l = n["log"];
   l["every"] = log.every;
   l["tensorboard"] = log.tensorboard;

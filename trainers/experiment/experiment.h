@@ -7,7 +7,7 @@
 //   data:  {corpus: kjv, tokenizer: char, val_fraction: 0.05, test_fraction: 0.05, max_vocab: 0}
 //   model: {d_model: 128, max_len: 256, blocks: [...]}         # see models/model.h
 //   train: {steps: 2000, batch_size: 16, seq_len: 256, lr: 1e-3, ...}
-//   eval:  {every: 500, batch_size: 16, test: true}
+//   eval:  {every: 500, batch_size: 16, test: true, dump: false, dump_dtype: float32}
 //   log:   {every: 10, tensorboard: false}
 //   runs:                       # each run = the sections above, deep-merged with its overrides
 //     - name: softmax
@@ -44,6 +44,8 @@ struct EvalConfig {
   int64_t batch_size = 16; // windows per forward
   int64_t seq_len = 0;     // 0 = train.seq_len
   bool test = true;        // test split at the end
+  bool dump = false;       // final evaluations also write <run>/preds_<split>.h5 (prediction dumps)
+  std::string dump_dtype = "float32";  // float32 | float16: the dumps' log-probabilities
 };
 
 struct LogConfig {
@@ -62,7 +64,7 @@ struct RunConfig {
   TrainConfig train;
   EvalConfig eval;
   LogConfig log;
-  std::string compare_to;  // another run's name (prediction KL; issue 5)
+  std::string compare_to;  // another run of the experiment: the summary table gets KL(P_that || P_this)
 
   // Every setting with its defaults filled in: what config.yaml and checkpoints hold, and what
   // parse_run reads back.

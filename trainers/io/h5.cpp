@@ -10,26 +10,31 @@
 
 namespace na::h5 {
 namespace fs = std::filesystem;
-namespace {
-
-static_assert(sizeof(hid_t) == sizeof(int64_t), "File stores a hid_t in an int64_t");
 
 // Silences HDF5's automatic error-stack printing (per thread) while alive: we report errors
 // ourselves, once, as na::Error. Restores the previous handler so nesting is harmless.
-class Quiet {
- public:
-  Quiet() {
-    H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~Quiet() { H5Eset_auto2(H5E_DEFAULT, func_, data_); }
-  Quiet(const Quiet&) = delete;
-  Quiet& operator=(const Quiet&) = delete;
+Quiet::Quiet() {
+  H5E_auto2_t func = nullptr;
+  H5Eget_auto2(H5E_DEFAULT, &func, &data_);
+  func_ = reinterpret_cast<void*>(func);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
- private:
-  H5E_auto2_t func_ = nullptr;
-  void* data_ = nullptr;
-};
+Quiet::~Quiet() { H5Eset_auto2(H5E_DEFAULT, reinterpret_cast<H5E_auto2_t>(func_), data_); }
+
+std::string hdf5_reason() {
+  std::string desc;
+  auto first = [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
+    if (n == 0 && e->desc) *static_cast<std::string*>(out) = e->desc;
+    return 0;
+  };
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first, &desc);
+  return desc.empty() ? "" : " (HDF5: " + desc + ")";
+}
+
+namespace {
+
+static_assert(sizeof(hid_t) == sizeof(int64_t), "File stores a hid_t in an int64_t");
 
 // Closes an HDF5 handle with its own close function at scope exit.
 class Handle {
@@ -53,15 +58,7 @@ class Handle {
 // HDF5's most specific message for the call that just failed (the innermost entry of the error
 // stack, e.g. "truncated file: eof = 800, ..."), as " (HDF5: ...)", or "" if there is none.
 // Must run before any other HDF5 call, which would clear the stack.
-std::string reason() {
-  std::string desc;
-  auto first = [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
-    if (n == 0 && e->desc) *static_cast<std::string*>(out) = e->desc;
-    return 0;
-  };
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first, &desc);
-  return desc.empty() ? "" : " (HDF5: " + desc + ")";
-}
+std::string reason() { return hdf5_reason(); }
 
 std::vector<std::string> split(const std::string& path) {
   std::vector<std::string> parts;

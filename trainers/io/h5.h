@@ -13,6 +13,23 @@
 
 namespace na::h5 {
 
+// While alive, HDF5's automatic error printing is off on this thread (errors become na::Error).
+class Quiet {
+ public:
+  Quiet();
+  ~Quiet();
+  Quiet(const Quiet&) = delete;
+  Quiet& operator=(const Quiet&) = delete;
+
+ private:
+  void* func_ = nullptr;  // H5E_auto2_t
+  void* data_ = nullptr;
+};
+
+// HDF5's most specific message for the call that just failed, as " (HDF5: ...)", or "". Call it
+// before any other HDF5 call, which would clear the error stack.
+std::string hdf5_reason();
+
 class File {
  public:
   enum class Mode { Read, ReadWrite };
@@ -30,6 +47,9 @@ class File {
   ~File();  // closes, ignoring errors: call close() to see them
 
   const std::string& path() const { return path_; }
+  // The open file's HDF5 id (a hid_t), for code that needs the C API directly (the chunked,
+  // compressed row datasets of prediction dumps). Throws if the file was closed.
+  int64_t hid() const { return live(); }
   void flush();
   void close();  // flushes and closes; throws if HDF5 reports a failure
 

@@ -18,13 +18,12 @@
 #include "model.h"
 #include "nanoattn/core.h"
 #include "nanoattn/version.h"
-#include "optim/adamw.h"
-#include "optim/clip.h"
 #include "optim/schedule.h"
-#include "optim/sgd.h"
 #include "plugin_loader.h"
 #include "train/evaluate.h"
+#include "train/predictions.h"
 #include "train/saved_run.h"
+#include "train/train_step.h"
 #include "util/files.h"
 
 namespace na {
@@ -37,21 +36,6 @@ std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& t, std::vector<Parameter*> params) {
-  if (t.optimizer == "sgd") {
-    SGDConfig c;
-    c.momentum = static_cast<float>(t.momentum);
-    c.weight_decay = static_cast<float>(t.weight_decay);
-    return std::make_unique<SGD>(std::move(params), c);
-  }
-  AdamWConfig c;
-  c.beta1 = static_cast<float>(t.beta1);
-  c.beta2 = static_cast<float>(t.beta2);
-  c.eps = static_cast<float>(t.eps);
-  c.weight_decay = static_cast<float>(t.weight_decay);
-  return std::make_unique<AdamW>(std::move(params), c);
-}
 
 // The plugins of the model's attention blocks: each block's own `plugin`, else the model's
 // `attention:` default, else softmax (as the attention block decides).
@@ -67,6 +51,19 @@ void collect_plugins(const YAML::Node& n, const std::string& fallback, std::set<
     for (const YAML::Node& c : n) collect_plugins(c, fallback, out);
   }
 }
+
+}  // namespace
+
+std::string attention_plugins(const RunConfig& cfg) {
+  std::set<std::string> used;
+  const YAML::Node defaults = cfg.model["attention"];
+  collect_plugins(cfg.model["blocks"], defaults && defaults["plugin"] ? defaults["plugin"].Scalar() : "softmax", used);
+  std::string out;
+  for (const std::string& p : used) out += (out.empty() ? "" : "+") + p;
+  return out;
+}
+
+namespace {
 
 std::vector<std::pair<std::string, std::string>> plugin_hashes(const PluginRegistry& plugins) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -100,13 +97,18 @@ std::string emit(const YAML::Node& n) {
 }
 
 // The run folder's checkpoint must come from the same settings, or resuming would silently
-// mix two experiments. The thread count and the time guard do not change the numbers, so a
-// run may resume on another machine or with more time.
+// mix two experiments. The thread count, the time guard, prediction dumps and compare_to do not
+// change the numbers, so a run may resume on another machine, with more time or more outputs.
 void check_same_config(const std::string& ck_path, const std::string& saved, const RunConfig& cfg) {
   auto comparable = [](const std::string& text) {
     YAML::Node n = YAML::Load(text);
     n.remove("threads");
+    n.remove("compare_to");
     if (n["train"]) n["train"].remove("time_limit");
+    if (n["eval"]) {
+      n["eval"].remove("dump");
+      n["eval"].remove("dump_dtype");
+    }
     return n;
   };
   const YAML::Node before = comparable(saved), now = comparable(cfg.resolved_text());
@@ -133,10 +135,7 @@ class Session {
     summary_.run = cfg.name;
     summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
     summary_.params = model_.params().count();
-    std::set<std::string> used;
-    const YAML::Node defaults = cfg.model["attention"];
-    collect_plugins(cfg.model["blocks"], defaults && defaults["plugin"] ? defaults["plugin"].Scalar() : "softmax", used);
-    for (const std::string& p : used) summary_.plugins += (summary_.plugins.empty() ? "" : "+") + p;
+    summary_.plugins = attention_plugins(cfg);
     hashes_ = plugin_hashes(plugins);
   }
 
@@ -211,10 +210,11 @@ class Session {
     }
     if (stopped_early)
       progress.message(cat("time_limit ", t.time_limit, " s reached at step ", step_, " of ", t.steps));
-    validate(metrics, progress);
+    validate(metrics, progress, cfg_.eval.dump || opt_.dump_val);
     save();
     if (cfg_.eval.test) {
-      EvalResult r = evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
+      EvalResult r = cfg_.eval.dump ? evaluate_dumped("test", corpus_.test)
+                                    : evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
       summary_.test_bits = r.bits_per_token();
       summary_.test_ppl = r.perplexity();
       metrics.log(step_, {{"test_" + u, summary_.test_bits}, {"test_ppl", summary_.test_ppl}});
@@ -231,36 +231,38 @@ class Session {
  private:
   static std::string fixed(double x, int digits = 4) { return cat(std::fixed, std::setprecision(digits), x); }
 
-  // A run killed while saving leaves its temporary file (never the checkpoint itself) behind.
+  // A run killed while saving leaves its temporary files (never the checkpoint or a dump
+  // itself) behind.
   void remove_stale_temp_files() const {
-    for (const auto& entry : fs::directory_iterator(opt_.run_dir))
-      if (entry.path().filename().string().rfind(".checkpoint.h5.tmp-", 0) == 0) fs::remove(entry.path());
+    for (const auto& entry : fs::directory_iterator(opt_.run_dir)) {
+      const std::string name = entry.path().filename().string();
+      const bool dump = name.rfind(".preds_", 0) == 0 && name.find(".h5.tmp-") != std::string::npos;
+      if (name.rfind(".checkpoint.h5.tmp-", 0) == 0 || dump) fs::remove(entry.path());
+    }
+  }
+
+  // The final evaluation of a split, also written to <run>/preds_<split>.h5.
+  EvalResult evaluate_dumped(const std::string& split, const std::vector<int32_t>& stream) {
+    const DumpInfo info = make_dump_info(cfg_, corpus_.tokenizer, ck_path_, step_, split, EvalMode::Parallel,
+                                         cfg_.eval_seq_len(), parse_dump_dtype(cfg_.eval.dump_dtype, cfg_.where));
+    return evaluate_with_dump(model_, stream, cfg_.eval_seq_len(), cfg_.eval.batch_size, EvalMode::Parallel,
+                              run_dump_path(opt_.run_dir, split), info);
   }
 
   double train_step(double lr) {
-    const TrainConfig& t = cfg_.train;
-    const Batch batch = batcher_.next(t.batch_size, t.seq_len);
-    ForwardOptions fo;
-    fo.training = true;
-    fo.dropout_key = Rng::mix(cfg_.seed ^ 0x64726f70ULL, static_cast<uint64_t>(step_));  // "drop"
-    Var logits = model_.forward(batch.inputs, t.batch_size, t.seq_len, fo);
-    Var loss = cross_entropy(logits, batch.targets, static_cast<float>(t.label_smoothing));
-    const double value = loss.value().item();
-    if (!std::isfinite(value)) {
-      tape().reset();
-      throw Error(cfg_.name, cat("the training loss is ", value, " at step ", step_,
+    const Batch batch = batcher_.next(cfg_.train.batch_size, cfg_.train.seq_len);
+    const uint64_t dropout_key = Rng::mix(cfg_.seed ^ 0x64726f70ULL, static_cast<uint64_t>(step_));  // "drop"
+    const StepResult r = na::train_step(model_, params_, *optimizer_, cfg_.train, batch, dropout_key, lr);
+    if (!std::isfinite(r.loss))
+      throw Error(cfg_.name, cat("the training loss is ", r.loss, " at step ", step_,
                                  ": lower train.lr or set train.grad_clip; the last checkpoint is ", ck_path_));
-    }
-    tape().backward(loss);
-    last_grad_norm_ = t.grad_clip > 0 ? clip_grad_norm(params_, t.grad_clip) : grad_norm(params_);
-    optimizer_->step(static_cast<float>(lr));
-    optimizer_->zero_grad();
-    tape().reset();
-    return value;
+    last_grad_norm_ = r.grad_norm;
+    return r.loss;
   }
 
-  void validate(MetricsLog& metrics, Progress& progress) {
-    EvalResult r = evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
+  void validate(MetricsLog& metrics, Progress& progress, bool dump = false) {
+    EvalResult r = dump ? evaluate_dumped("val", corpus_.val)
+                        : evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
     summary_.val_bits = r.bits_per_token();
     summary_.val_ppl = r.perplexity();
     if (!(summary_.best_val_bits <= summary_.val_bits)) summary_.best_val_bits = summary_.val_bits;

@@ -4,6 +4,7 @@
 //   metrics.jsonl/.csv training and evaluation records (tensorboard/ when asked)
 //   checkpoint.h5      the newest checkpoint (atomically replaced), the final one at the end
 //   summary.json       params, val/test bits, tokens/s, wall time
+//   preds_<split>.h5   prediction dumps of the final evaluations, with eval.dump (or compare_to)
 #pragma once
 #include <cstdio>
 #include <string>
@@ -27,6 +28,8 @@ struct RunSummary {
   double train_seconds = 0;   // training wall time over all sessions (resumes included)
   double wall_seconds = 0;    // this session, everything included
   bool finished = false;      // reached train.steps (not stopped by time_limit or a signal)
+  std::string compare_to;     // the reference run (compare_to), and this run's mean
+  double kl_vs_ref = NAN;     // KL(P_ref || P_run) over val, bits per token (set by `nanoattn run`)
 };
 
 struct TrainOptions {
@@ -35,10 +38,14 @@ struct TrainOptions {
   std::FILE* out = stderr;    // progress
   bool live = false;          // progress as one live line (a terminal)
   int64_t stop_at_step = 0;   // > 0: save and return after this step, as an interrupted run would
+  bool dump_val = false;      // dump the final val evaluation to run_dir/preds_val.h5 (compare_to)
 };
 
 RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins,
                      const TrainOptions& opt);
+
+// The attention plugins of a run's model, e.g. "softmax", "linear", "linear+softmax".
+std::string attention_plugins(const RunConfig& cfg);
 
 // Reads a finished run's summary.json (to skip it on --resume).
 RunSummary read_summary(const std::string& path);

@@ -4,6 +4,7 @@
 #include "nanoattn/blas.h"
 #include "nanoattn/error.h"
 #include "nanoattn/parallel.h"
+#include "nanoattn/profile.h"
 #include "nanoattn/rng.h"
 #include "nanoattn/shape.h"
 #include "nanoattn/tape.h"

@@ -23,6 +23,7 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -118,8 +119,9 @@ class Tape {
   void record(const Var& out, F&& backward);
 
   // Seeds d(loss)/d(loss) = 1 (loss must have one element) or `seed` (same shape as out), runs
-  // every recorded backward in reverse and frees the closures. Values and gradients stay
-  // readable until reset(). A second call before reset() is an error.
+  // every recorded backward in reverse and frees the closures. Values, and the gradients of
+  // leaves (parameters, inputs), stay readable until reset(); an op output's gradient is
+  // recycled for later ones once its own backward ran. A second call before reset() is an error.
   void backward(const Var& loss);
   void backward(const Var& out, const Tensor& seed);
 
@@ -142,6 +144,9 @@ class Tape {
   Node* new_node();
   void destroy_entries();
   void run_backward(Node* root);
+  void run_backward_profiled();
+  Tensor grad_buffer(const Shape& shape, bool zero);
+  void recycle_grad(Node* n);
 
   Arena arena_;
   std::vector<Entry> entries_;
@@ -150,6 +155,7 @@ class Tape {
   uint64_t generation_ = 1;
   bool grad_enabled_ = true;
   bool consumed_ = false;  // backward() ran since the last reset()
+  std::unordered_map<int64_t, std::vector<float*>> spare_grads_;  // by numel, for grad_buffer
 };
 
 // The current thread's tape (each thread has its own; one is made on first use). Ops call it

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# nanoattn vs the PyTorch peer (../shared/reference/charlm.py) on the same model, data, thread
+# count and environment, alternating the two several times; prints the median training
+# tokens/s of each, their ratio, and peak RSS. OPENBLAS_* settings are inherited by both sides.
+#
+#   tools/bench/vs_pytorch.sh [--configs "S M"] [--attn "softmax linear"] [--repeats 3]
+#                             [--steps 20] [--warmup 3] [--threads 2] [--out results.md]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+configs="S M" attns="softmax linear" repeats=3 steps=20 warmup=3 threads=2 out=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --configs) configs=$2; shift 2 ;;
+    --attn) attns=$2; shift 2 ;;
+    --repeats) repeats=$2; shift 2 ;;
+    --steps) steps=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+done
+nanoattn=${NANOATTN:-$root/build/bin/nanoattn}
+peer=$root/../shared/reference/charlm.py
+data=$root/../shared/data
+[[ -x $nanoattn ]] || { echo "no $nanoattn: build first (cmake --build build), or set NANOATTN" >&2; exit 1; }
+[[ -f $peer ]] || { echo "no peer at $peer" >&2; exit 1; }
+/usr/bin/python3 -c "import torch" 2>/dev/null || { echo "PyTorch missing: apt-get install python3-torch" >&2; exit 1; }
+
+declare -A flags=([S]="--d-model 128 --n-layer 4 --n-head 4 --seq-len 256 --batch 16"
+                  [M]="--d-model 256 --n-layer 6 --n-head 8 --seq-len 256 --batch 16")
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+echo "# OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-(unset)}, $threads threads, $steps timed steps after $warmup, $repeats alternating runs" >&2
+for c in $configs; do
+  for a in $attns; do
+    for ((i = 1; i <= repeats; i++)); do
+      j=$(NANOATTN_DATA=$data "$nanoattn" bench train "$root/configs/bench/$c.yaml" --only "$a" --steps "$steps" \
+            --warmup "$warmup" --set threads="$threads" --json | tail -1)
+      echo "$c $a nanoattn $j" | tee -a "$log" >&2
+      j=$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$peer" --attn "$a" ${flags[$c]} --steps $((steps + warmup)) \
+            --warmup "$warmup" --threads "$threads" --eval-windows 1 --data "$data/tinyshakespeare.txt" 2>/dev/null | tail -1)
+      echo "$c $a pytorch $j" | tee -a "$log" >&2
+    done
+  done
+done
+/usr/bin/python3 - "$log" "$out" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    c, a, who, j = line.split(" ", 3)
+    d = json.loads(j)
+    r = rows.setdefault((c, a), {"nanoattn": [], "pytorch": [], "rss_n": [], "rss_p": [], "params": set()})
+    r[who].append(d["tokens_per_s"])
+    r["rss_n" if who == "nanoattn" else "rss_p"].append(d["peak_rss_mib"])
+    r["params"].add(d["params"])
+lines = ["| config | attention | params | nanoattn tok/s | PyTorch tok/s | ratio | nanoattn RSS MiB | PyTorch RSS MiB | RSS ratio |",
+         "|---|---|---|---|---|---|---|---|---|"]
+for (c, a), r in rows.items():
+    n, p = statistics.median(r["nanoattn"]), statistics.median(r["pytorch"])
+    rn, rp = max(r["rss_n"]), max(r["rss_p"])
+    params = "/".join(f"{x:,}" for x in sorted(r["params"]))  # one number when both models match
+    lines.append(f"| {c} | {a} | {params} | {n:,.0f} | {p:,.0f} | **{n / p:.2f}** | {rn:,.0f} | {rp:,.0f} | {rn / rp:.2f} |")
+text = "\n".join(lines) + "\n"
+print(text)
+if sys.argv[2]:
+    open(sys.argv[2], "w").write(text)
+PY

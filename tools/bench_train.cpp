@@ -1,0 +1,219 @@
+// `nanoattn bench train experiment.yaml`: training throughput of each run (forward + backward +
+// clipping + optimizer step), step-time median, peak RSS, model FLOP utilisation against an
+// sgemm measured in the same process, and with --profile where the step goes by op and block.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "data/batcher.h"
+#include "data/corpus.h"
+#include "experiment/experiment.h"
+#include "model.h"
+#include "nanoattn/core.h"
+#include "plugin_loader.h"
+#include "train/train_step.h"
+
+namespace na::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TrainBenchArgs {
+  std::string experiment;
+  std::vector<std::string> sets, only;
+  int64_t steps = 20, warmup = 3;
+  bool profile = false, json = false;
+};
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+// How many attention layers run in a forward pass: `repeat` multiplies, containers recurse.
+int64_t attention_layers(const YAML::Node& blocks) {
+  int64_t n = 0;
+  for (const YAML::Node& item : blocks) {
+    for (const auto& kv : item) {
+      const std::string type = kv.first.Scalar();
+      const YAML::Node& o = kv.second;
+      if (type == "attention") n += 1;
+      if (type == "residual" && o["body"]) n += attention_layers(o["body"]);
+      if (type == "repeat" && o["blocks"]) n += (o["n"] ? o["n"].as<int64_t>() : 1) * attention_layers(o["blocks"]);
+    }
+  }
+  return n;
+}
+
+// Training FLOPs per token, PaLM-style: 6 x params for the matrix products, plus 12 x layers x
+// d_model x (the length each query attends over: T for softmax-like plugins, the head size for
+// the state products of linear attention).
+double flops_per_token(const RunConfig& r, const Model& m) {
+  const std::string plugin = r.model["attention"] && r.model["attention"]["plugin"]
+                                 ? r.model["attention"]["plugin"].Scalar() : "softmax";
+  const int64_t d = m.dims().d_model;
+  const int64_t heads = r.model["attention"] && r.model["attention"]["n_heads"]
+                            ? r.model["attention"]["n_heads"].as<int64_t>() : 1;
+  const double span = plugin == "linear" ? double(d / heads) : double(r.train.seq_len);
+  return 6.0 * double(m.params().count()) + 12.0 * double(attention_layers(r.model["blocks"])) * d * span;
+}
+
+// Plain sgemm throughput of this process right now, through the same TBB-split wrapper the ops
+// use, on a shape like a feed-forward layer's (rows = B x T).
+double sgemm_gflops(int64_t rows) {
+  const int64_t M = std::max<int64_t>(rows, 1024), N = 1024, K = 256;
+  Tensor a = Tensor::empty({M, K}), b = Tensor::empty({K, N}), c = Tensor::empty({M, N});
+  fill_uniform(a, 1, -1, 1);
+  fill_uniform(b, 2, -1, 1);
+  std::vector<double> t;
+  for (int i = 0; i < 7; ++i) {
+    const auto s = Clock::now();
+    gemm(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+    t.push_back(seconds_since(s));
+  }
+  std::sort(t.begin(), t.end());
+  return 2.0 * M * N * K / t[t.size() / 2] / 1e9;
+}
+
+struct Timing {
+  double tokens_per_s = 0, step_median_s = 0;
+};
+
+Timing time_steps(const Model& model, const std::vector<Parameter*>& params, Optimizer& opt, const RunConfig& r,
+                  Batcher& batcher, int64_t steps) {
+  std::vector<double> t;
+  double total = 0;
+  for (int64_t i = 0; i < steps; ++i) {
+    const Batch batch = batcher.next(r.train.batch_size, r.train.seq_len);
+    const auto s = Clock::now();
+    train_step(model, params, opt, r.train, batch, Rng::mix(r.seed, uint64_t(i)), r.train.lr);
+    t.push_back(seconds_since(s));
+    total += t.back();
+  }
+  std::sort(t.begin(), t.end());
+  return {double(steps * r.train.batch_size * r.train.seq_len) / total, t[t.size() / 2]};
+}
+
+void print_profile(const std::vector<profile::Row>& rows, double gemm_s, int64_t steps, double step_s) {
+  const double per = 1e3 / double(steps), mib = 1.0 / (1048576.0 * double(steps));
+  struct Sum {
+    double fwd = 0, bwd = 0, mem = 0;
+  };
+  auto table = [&](const char* title, auto key) {
+    std::map<std::string, Sum> sum;
+    for (const profile::Row& r : rows) {
+      Sum& s = sum[key(r)];
+      s.fwd += r.forward_s;
+      s.bwd += r.backward_s;
+      s.mem += r.forward_bytes + r.backward_bytes;
+    }
+    std::vector<std::pair<std::string, Sum>> v(sum.begin(), sum.end());
+    std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+      return a.second.fwd + a.second.bwd > b.second.fwd + b.second.bwd;
+    });
+    std::printf("  %-22s %10s %10s %10s %7s %10s\n", title, "fwd ms", "bwd ms", "total ms", "share", "tape MiB");
+    for (const auto& [name, s] : v)
+      std::printf("  %-22s %10.2f %10.2f %10.2f %6.1f%% %10.1f\n", name.c_str(), s.fwd * per, s.bwd * per,
+                  (s.fwd + s.bwd) * per, 100.0 * (s.fwd + s.bwd) / (step_s * steps), s.mem * mib);
+  };
+  std::printf("  profile over %lld steps (per step; share of a %.1f ms step; tape MiB = values, gradients and "
+              "scratch allocated):\n", (long long)steps, step_s * 1e3);
+  table("by op", [](const profile::Row& r) { return r.op; });
+  std::printf("\n");
+  table("by block", [](const profile::Row& r) { return r.block; });
+  std::printf("  of which sgemm calls made by ops: %.2f ms per step (%.1f%%; kernels' own GEMMs are not counted)\n",
+              gemm_s * per, 100.0 * gemm_s / (step_s * steps));
+}
+
+nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
+  set_num_threads(static_cast<int>(r.threads));
+  const Corpus corpus = load_corpus(r.data);
+  const PluginRegistry plugins(r.plugin_paths);
+  Model model(r.model, r.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, r.seed);
+  NA_CHECK(r.train.seq_len <= model.dims().max_len, r.where, "train.seq_len ", r.train.seq_len,
+           " exceeds model.max_len ", model.dims().max_len);
+  std::vector<Parameter*> params = model.params().all();
+  std::unique_ptr<Optimizer> opt = make_optimizer(r.train, params);
+  Batcher batcher(corpus.train, r.seed);
+  time_steps(model, params, *opt, r, batcher, a.warmup);
+  const Timing t = time_steps(model, params, *opt, r, batcher, a.steps);
+  const double gflops = sgemm_gflops(r.train.batch_size * r.train.seq_len);
+  const double model_gflops = flops_per_token(r, model) * t.tokens_per_s / 1e9;
+  nlohmann::json j = {{"experiment", r.experiment}, {"run", r.name}, {"params", model.params().count()},
+                      {"threads", num_threads()}, {"batch_size", r.train.batch_size}, {"seq_len", r.train.seq_len},
+                      {"steps", a.steps}, {"tokens_per_s", t.tokens_per_s}, {"step_median_s", t.step_median_s},
+                      {"peak_rss_mib", peak_rss_mib()}, {"tape_mib", tape().arena().capacity() / 1048576.0},
+                      {"sgemm_gflops", gflops}, {"model_gflops", model_gflops},
+                      {"mfu", model_gflops / gflops}};
+  if (!a.json) {
+    std::printf("bench train %s/%s: %lld parameters, batch %lld x %lld tokens, %d threads, %lld warm-up + %lld "
+                "timed steps\n", r.experiment.c_str(), r.name.c_str(), (long long)model.params().count(),
+                (long long)r.train.batch_size, (long long)r.train.seq_len, num_threads(), (long long)a.warmup,
+                (long long)a.steps);
+    std::printf("  tokens/s      %.0f\n  step median   %.1f ms\n  peak RSS      %.0f MiB (tape arena %.0f MiB)\n",
+                t.tokens_per_s, t.step_median_s * 1e3, peak_rss_mib(), tape().arena().capacity() / 1048576.0);
+    std::printf("  sgemm         %.1f GFLOP/s (measured now, all threads)\n", gflops);
+    std::printf("  model         %.1f GFLOP/s (6 x params + 12 x layers x d_model x span per token), MFU %.2f\n",
+                model_gflops, model_gflops / gflops);
+  }
+  if (a.profile) {
+    profile::start();
+    const auto s = Clock::now();
+    time_steps(model, params, *opt, r, batcher, a.steps);
+    const double total = seconds_since(s);
+    profile::stop();
+    const std::vector<profile::Row> rows = profile::rows();
+    if (!a.json) print_profile(rows, profile::gemm_seconds(), a.steps, total / double(a.steps));
+    nlohmann::json p = nlohmann::json::array();
+    for (const profile::Row& row : rows)
+      p.push_back({{"block", row.block}, {"op", row.op}, {"forward_s", row.forward_s / a.steps},
+                   {"backward_s", row.backward_s / a.steps}, {"forward_bytes", row.forward_bytes / a.steps},
+                   {"backward_bytes", row.backward_bytes / a.steps}, {"calls", row.calls / a.steps}});
+    j["profile"] = {{"step_s", total / a.steps}, {"sgemm_s", profile::gemm_seconds() / a.steps}, {"rows", p}};
+  }
+  return j;
+}
+
+void run_train_bench(const TrainBenchArgs& a) {
+  NA_CHECK(a.steps >= 1 && a.warmup >= 0, "bench train", "--steps must be >= 1 and --warmup >= 0");
+  const Experiment exp = load_experiment(a.experiment, a.sets);
+  bool any = false;
+  for (const RunConfig& r : exp.runs) {
+    if (!a.only.empty() && std::find(a.only.begin(), a.only.end(), r.name) == a.only.end()) continue;
+    any = true;
+    const nlohmann::json j = bench_run(r, a);
+    if (a.json) std::printf("%s\n", j.dump().c_str());
+    std::fflush(stdout);
+  }
+  NA_CHECK(any, a.experiment, "no run matches --only");
+}
+
+}  // namespace
+
+void add_train_bench(CLI::App& bench) {
+  auto a = std::make_shared<TrainBenchArgs>();
+  auto* cmd = bench.add_subcommand("train", "Training tokens/s, step time, peak RSS and MFU of each run of an "
+                                            "experiment; --profile shows where a step goes");
+  cmd->add_option("experiment", a->experiment, "experiment YAML file")->required();
+  cmd->add_option("--steps", a->steps, "timed steps")->capture_default_str();
+  cmd->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
+  cmd->add_option("--only", a->only, "bench only the named runs (repeatable; peak RSS is per process, so "
+                                     "bench one run per process to compare memory)");
+  cmd->add_option("--set", a->sets, "override a setting, as for `nanoattn run` (repeatable)");
+  cmd->add_flag("--profile", a->profile, "then run --steps more steps and print time by op and by block");
+  cmd->add_flag("--json", a->json, "one JSON line per run instead of text");
+  cmd->callback([a] { run_train_bench(*a); });
+}
+
+}  // namespace na::cli

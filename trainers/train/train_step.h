@@ -1,0 +1,27 @@
+// One optimizer update, shared by the training loop and `nanoattn bench train`.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "data/batcher.h"
+#include "experiment/experiment.h"
+#include "optim/optimizer.h"
+
+namespace na {
+
+class Model;
+
+// AdamW or SGD as train.optimizer says.
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& t, std::vector<Parameter*> params);
+
+struct StepResult {
+  double loss = 0;       // mean cross-entropy (nats) of the batch, label smoothing included
+  double grad_norm = 0;  // before clipping
+};
+
+// Forward, cross-entropy, backward, clipping and the update at learning rate `lr`; the tape is
+// reset afterwards. A non-finite loss is returned without touching the parameters.
+StepResult train_step(const Model& model, const std::vector<Parameter*>& params, Optimizer& optimizer,
+                      const TrainConfig& t, const Batch& batch, uint64_t dropout_key, double lr);
+
+}  // namespace na
