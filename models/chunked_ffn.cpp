@@ -5,20 +5,13 @@
 
 #include "nanoattn/blas.h"
 #include "nanoattn/parallel.h"
+#include "nanoattn/vmath.h"
 
 namespace na {
 
 namespace {
 
 constexpr int64_t kElemGrain = 1 << 14;  // elementwise loops: floats per task, as in ops/
-
-// GELU exactly as ops/unary.cpp computes it (x Phi(x), Phi through erfc), so that chunks > 1
-// agrees with the composite to rounding.
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-inline float normal_cdf(float v) { return 0.5f * std::erfc(-v * kInvSqrt2); }
-inline float gelu_value(float v) { return v * normal_cdf(v); }
-inline float gelu_slope(float v) { return normal_cdf(v) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v); }
 
 // N rows in n contiguous chunks whose sizes differ by at most one.
 struct RowChunks {

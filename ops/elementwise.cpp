@@ -50,10 +50,10 @@ struct Broadcast {
   }
 };
 
-// dst[i] = f(a[ia], b[ib], g[i]) for every out element i (g may be null: then 0).
+// dst[i] (+)= f(a[ia], b[ib], g[i]) for every out element i (g may be null: then 0).
 template <class F>
 void broadcast_map(const Broadcast& bc, const float* a, const float* b, const float* g, float* dst,
-                   F f) {
+                   F f, bool add = false) {
   int64_t inner = bc.out.rank() ? bc.out[-1] : 1;
   int64_t rows = inner ? bc.out.numel() / inner : 0;
   int64_t sa = bc.out.rank() ? bc.stride_a[bc.out.rank() - 1] : 0;
@@ -66,7 +66,10 @@ void broadcast_map(const Broadcast& bc, const float* a, const float* b, const fl
       const float* br = b + ob;
       const float* gr = g ? g + r * inner : nullptr;
       float* d = dst + r * inner;
-      for (int64_t j = 0; j < inner; ++j) d[j] = f(ar[j * sa], br[j * sb], gr ? gr[j] : 0.0f);
+      if (add)
+        for (int64_t j = 0; j < inner; ++j) d[j] += f(ar[j * sa], br[j * sb], gr ? gr[j] : 0.0f);
+      else
+        for (int64_t j = 0; j < inner; ++j) d[j] = f(ar[j * sa], br[j * sb], gr ? gr[j] : 0.0f);
     }
   });
 }
@@ -132,11 +135,18 @@ Var binary(const char* op, const Var& a, const Var& b, F f, FA fa, FB fb) {
     for (int side = 0; side < 2; ++side) {
       const Var& v = side == 0 ? a : b;
       if (!v.requires_grad()) continue;
+      auto map = [&](float* dst, bool add) {
+        if (side == 0) broadcast_map(bc, a.value().data(), b.value().data(), g, dst, fa, add);
+        else broadcast_map(bc, a.value().data(), b.value().data(), g, dst, fb, add);
+      };
+      if (v.numel() == out.numel()) {  // not broadcast: straight into the gradient, no temporary
+        float beta;
+        float* dst = v.grad_sink(beta).data();
+        map(dst, beta != 0.0f);
+        continue;
+      }
       Tensor tmp = tape().alloc(os);
-      if (side == 0)
-        broadcast_map(bc, a.value().data(), b.value().data(), g, tmp.data(), fa);
-      else
-        broadcast_map(bc, a.value().data(), b.value().data(), g, tmp.data(), fb);
+      map(tmp.data(), false);
       reduce_into(v, tmp);
     }
   });

@@ -125,11 +125,7 @@ Var linear(const Var& x, const Var& w, const Var& bias) {
       gemm(true, false, outf, in, rows, 1.0f, G, outf, x.value().data(), in, beta, dw, in);
     }
     if (bias.defined() && bias.requires_grad()) {  // db = column sums of dY, fixed order
-      float* db = bias.grad_acc().data();
-      parallel_for(outf, 64, [&](int64_t c0, int64_t c1) {
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = c0; c < c1; ++c) db[c] += G[r * outf + c];
-      });
+      detail::add_column_sums(G, rows, outf, bias.grad_acc().data());
     }
   });
   return out;

@@ -30,6 +30,15 @@ inline void accumulate(const Var& v, const Tensor& g) {
   else add_into(dst, g);
 }
 
+// db[c] += sum over rows r of g[r, c] (g is (rows, n)), rows summed in order: the bias
+// gradient of linear layers, the same bits on any thread count.
+inline void add_column_sums(const float* g, int64_t rows, int64_t n, float* db) {
+  parallel_for(n, 64, [&](int64_t c0, int64_t c1) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = c0; c < c1; ++c) db[c] += g[r * n + c];
+  });
+}
+
 inline void check_same_shape(const char* op, const Shape& a, const Shape& b) {
   NA_CHECK(a == b, op, "shapes ", a, " and ", b, " must be equal");
 }

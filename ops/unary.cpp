@@ -28,9 +28,13 @@ Var unary(const char* op, const Var& x, F f, DF df) {
     const float* xp = x.value().data();
     const float* y = out.value().data();
     const float* g = out.grad().data();
-    float* d = x.grad_acc().data();
+    float beta;  // a fresh gradient is written, not zeroed and added to
+    float* d = x.grad_sink(beta).data();
     parallel_for(x.numel(), detail::kElemGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] += g[i] * df(xp[i], y[i]);
+      if (beta != 0.0f)
+        for (int64_t i = b; i < e; ++i) d[i] += g[i] * df(xp[i], y[i]);
+      else
+        for (int64_t i = b; i < e; ++i) d[i] = g[i] * df(xp[i], y[i]);
     });
   });
   return out;
@@ -42,14 +46,6 @@ inline float stable_sigmoid(float x) {
   float e = std::exp(-std::fabs(x));
   return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
-
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-
-// Standard normal CDF via erfc, which keeps its relative accuracy in the far left tail where
-// 1 + erf(x) would cancel to 0. The vectorising erfc_approx made gelu ~8x faster than libm's
-// erfcf (gelu was 11% of a training step).
-inline float normal_cdf(float x) { return 0.5f * erfc_approx(-x * kInvSqrt2); }
 
 }  // namespace
 
@@ -82,8 +78,7 @@ Var relu(const Var& x) {
 // x Phi(x); d/dx = Phi(x) + x phi(x).
 Var gelu(const Var& x) {
   return unary(
-      "gelu", x, [](float v) { return v * normal_cdf(v); },
-      [](float v, float) { return normal_cdf(v) + v * kInvSqrt2Pi * exp_approx(-0.5f * v * v); });
+      "gelu", x, [](float v) { return gelu_value(v); }, [](float v, float) { return gelu_slope(v); });
 }
 
 Var tanh(const Var& x) {

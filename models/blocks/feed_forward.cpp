@@ -1,6 +1,7 @@
-// feed_forward: linear C -> mult*C, GELU, linear back to C (biases on both). With chunks > 1
-// the rows are processed in chunks by one custom function that recomputes the hidden layer in
-// the backward (Reformer): same result, (rows / chunks) x mult*C activation memory.
+// feed_forward: linear C -> mult*C, GELU, linear back to C (biases on both). The GELU output is
+// recomputed in the backward (gelu_linear), so only the hidden pre-activation is stored. With
+// chunks > 1 the rows are processed in chunks by one custom function that recomputes the hidden
+// layer in the backward (Reformer): same result, (rows / chunks) x mult*C activation memory.
 #include "block.h"
 #include "chunked_ffn.h"
 #include "model.h"
@@ -25,7 +26,7 @@ class FeedForward : public Block {
   }
   Var forward(const Var& x, const BlockInput&) const override {
     if (chunks_ > 1) return chunked_ffn(x, *fc_, *fc_b_, *out_, *out_b_, chunks_);
-    return linear(gelu(linear(x, *fc_, *fc_b_)), *out_, *out_b_);
+    return gelu_linear(linear(x, *fc_, *fc_b_), *out_, *out_b_);  // gelu(hidden) is not stored
   }
 
  private:

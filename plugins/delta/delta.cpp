@@ -167,9 +167,7 @@ class DeltaAttention : public ProjectedAttention {
              " must be (B, T, ", config_.d_model, ")");
     const int64_t B = x.dim(0), T = x.dim(1), C = config_.d_model, H = config_.n_heads, d = value_dim();
     Var qkv = linear(x, p["qkv.weight"], p["qkv.bias"]);  // (B, T, 3C)
-    auto heads = [&](int64_t start) {                      // -> (B, H, T, d)
-      return permute(reshape(slice(qkv, -1, start, start + C), {B, T, H, d}), {0, 2, 1, 3});
-    };
+    auto heads = [&](int64_t start) { return split_heads(qkv, start, H, d); };  // (B, H, T, d)
     Var beta = permute(sigmoid(linear(x, p["beta.weight"], p["beta.bias"])), {0, 2, 1});  // (B, H, T)
     Var y = rule(features(heads(0)), features(heads(C)), heads(2 * C), beta);         // (B, H, T, d)
     return linear(reshape(permute(y, {0, 2, 1, 3}), {B, T, C}), p["proj.weight"], p["proj.bias"]);

@@ -167,9 +167,7 @@ class Fastformer : public ProjectedAttention {
              " must be (B, T, ", config_.d_model, ")");
     const int64_t B = x.dim(0), T = x.dim(1), C = config_.d_model, H = config_.n_heads, d = value_dim();
     Var qkv = linear(x, p["qkv.weight"], p["qkv.bias"]);  // (B, T, 3C)
-    auto heads = [&](int64_t start) {                      // -> (B, H, T, d)
-      return permute(reshape(slice(qkv, -1, start, start + C), {B, T, H, d}), {0, 2, 1, 3});
-    };
+    auto heads = [&](int64_t start) { return split_heads(qkv, start, H, d); };  // (B, H, T, d)
     Var u = mix(heads(0), heads(C), heads(2 * C));  // (B, H, T, d)
     Var y = linear(reshape(permute(u, {0, 2, 1, 3}), {B, T, C}), p["proj.weight"], p["proj.bias"]);
     return residual_ ? add(y, slice(qkv, -1, 0, C)) : y;  // + q (heads concatenated)

@@ -67,9 +67,13 @@ Var elu(const Var& x) {
     const float* xv = x.value().data();
     const float* yv = out.value().data();
     const float* g = out.grad().data();
-    float* d = x.grad_acc().data();
+    float beta;  // a fresh gradient is written, not zeroed and added to
+    float* d = x.grad_sink(beta).data();
     parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) d[i] += g[i] * (xv[i] > 0.0f ? 1.0f : yv[i]);
+      if (beta != 0.0f)
+        for (int64_t i = b; i < e; ++i) d[i] += g[i] * (xv[i] > 0.0f ? 1.0f : yv[i]);
+      else
+        for (int64_t i = b; i < e; ++i) d[i] = g[i] * (xv[i] > 0.0f ? 1.0f : yv[i]);
     });
   });
   return out;

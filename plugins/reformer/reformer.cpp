@@ -160,9 +160,7 @@ class ReformerAttention : public IAttention {
     NA_CHECK(x.rank() == 3 && x.dim(2) == C, kContext, "input ", x.shape(), " must be (B, T, ", C, ")");
     const int64_t B = x.dim(0), T = x.dim(1);
     Var qv = linear(x, p["qv.weight"], p["qv.bias"]);  // (B, T, 2C)
-    auto heads = [&](int64_t start) {
-      return permute(reshape(slice(qv, -1, start, start + C), {B, T, H, d_}), {0, 2, 1, 3});
-    };
+    auto heads = [&](int64_t start) { return split_heads(qv, start, H, d_); };  // (B, H, T, d)
     Var y = attend(heads(0), heads(C));  // (B, H, T, d)
     y = reshape(permute(y, {0, 2, 1, 3}), {B, T, C});
     return linear(y, p["proj.weight"], p["proj.bias"]);

@@ -39,9 +39,7 @@ Var ProjectedAttention::project(const Var& x, const ParamSet& p, Attend&& attend
            " must be (B, T, ", config_.d_model, ")");
   const int64_t B = x.dim(0), T = x.dim(1), H = config_.n_heads, dk = key_dim(), dv = value_dim();
   Var qkv = linear(x, p["qkv.weight"], p["qkv.bias"]);  // (B, T, 2 H dk + C)
-  auto heads = [&](int64_t start, int64_t d) {            // -> (B, H, T, d)
-    return permute(reshape(slice(qkv, -1, start, start + H * d), {B, T, H, d}), {0, 2, 1, 3});
-  };
+  auto heads = [&](int64_t start, int64_t d) { return split_heads(qkv, start, H, d); };  // (B, H, T, d)
   Var y = attend(heads(0, dk), heads(H * dk, dk), heads(2 * H * dk, dv));  // (B, H, T, dv)
   y = reshape(permute(y, {0, 2, 1, 3}), {B, T, H * dv});
   return linear(y, p["proj.weight"], p["proj.bias"]);

@@ -59,7 +59,7 @@ assert j["run"] == "softmax" and j["tokens_per_s"] > 0 and j["peak_rss_mib"] > 0
 rows = j["profile"]["rows"]
 ops = {r["op"] for r in rows}
 blocks = {r["block"] for r in rows}
-assert {"linear", "attend", "gelu", "layernorm", "cross_entropy", "optimizer"} <= ops, ops
+assert {"linear", "attend", "gelu_linear", "split_heads", "layernorm", "cross_entropy", "optimizer"} <= ops, ops
 assert {"attention", "feed_forward", "lm_head"} <= blocks, blocks
 assert all(r["forward_s"] >= 0 and r["backward_s"] >= 0 for r in rows)
 assert sum(r["backward_s"] for r in rows if r["op"] == "linear") > 0

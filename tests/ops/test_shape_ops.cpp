@@ -1,4 +1,4 @@
-// reshape, permute / transpose, slice, concat, masked_fill. Tolerances: the gradcheck defaults
+// reshape, permute / transpose, slice, split_heads, concat, masked_fill. Tolerances: the gradcheck defaults
 // (see gradcheck.h); these ops only move values, so their gradients are exact.
 #include <doctest/doctest.h>
 
@@ -135,6 +135,31 @@ TEST_CASE("slice: values and gradients on the first, a middle and the last axis"
   // Two overlapping slices of one input: their gradients add up.
   CHECK_GRADIENTS(
       [](const std::vector<Var>& v) { return add(slice(v[0], 1, 0, 3), slice(v[0], 1, 2, 5)); }, {t});
+}
+
+TEST_CASE("split_heads: equals slice + reshape + permute; gradients of q, k, v from one input") {
+  // x (2, 5, 13): heads of width 4 from column 1 (a ragged start and tail, as no real model has).
+  Var x = tape().leaf(random_tensor({2, 5, 13}, 7));
+  Var fused = split_heads(x, 1, 3, 4);
+  Var composite = permute(reshape(slice(x, -1, 1, 13), {2, 5, 3, 4}), {0, 2, 1, 3});
+  CHECK(fused.shape() == Shape{2, 3, 5, 4});
+  CHECK(fused.value().to_vector() == composite.value().to_vector());  // a copy: bitwise
+  tape().reset();
+  CHECK_GRADIENTS([](const std::vector<Var>& v) { return split_heads(v[0], 1, 3, 4); },
+                  {random_tensor({2, 5, 13}, 8)});
+  // q, k, v of attention: three disjoint column ranges of one (B, T, 3 H d) input, combined so
+  // that a head or time index mixed up anywhere changes the result.
+  CHECK_GRADIENTS(
+      [](const std::vector<Var>& v) {
+        Var q = split_heads(v[0], 0, 2, 3), k = split_heads(v[0], 6, 2, 3), w = split_heads(v[0], 12, 2, 3);
+        return add(mul(q, k), mul(w, w));
+      },
+      {random_tensor({3, 4, 18}, 9)});
+  CHECK_THROWS_WITH_AS(split_heads(tape().leaf(Tensor::zeros({2, 3, 8})), 2, 2, 4),
+                       doctest::Contains("split_heads: 2 heads of 4 columns from column 2 do not fit x (2, 3, 8)"), Error);
+  CHECK_THROWS_WITH_AS(split_heads(tape().leaf(Tensor::zeros({6, 8})), 0, 2, 4),
+                       doctest::Contains("want x (B, T, n)"), Error);
+  tape().reset();
 }
 
 TEST_CASE("concat: values and gradients of three inputs along each axis") {

@@ -25,6 +25,11 @@ Var matmul(const Var& a, const Var& b, bool trans_a = false, bool trans_b = fals
 // x: (..., IN)  w: (OUT, IN) (PyTorch layout)  bias: (OUT,) or undefined  -> (..., OUT)
 Var linear(const Var& x, const Var& w, const Var& bias = Var());
 
+// ---- gelu_linear.cpp ----------------------------------------------------------------------
+// linear(gelu(h), w, bias) without storing gelu(h): it is recomputed in the backward, chunk_rows
+// rows at a time (0 = about 4 MiB of rows). A feed-forward layer then keeps one hidden tensor.
+Var gelu_linear(const Var& h, const Var& w, const Var& bias = Var(), int64_t chunk_rows = 0);
+
 // ---- elementwise.cpp: broadcasting binary ops (NumPy rules) -------------------------------
 Var add(const Var& a, const Var& b);
 Var sub(const Var& a, const Var& b);
@@ -95,6 +100,9 @@ Var permute(const Var& x, const std::vector<int>& perm);
 Var transpose(const Var& x, int axis_a, int axis_b);
 // [start, end) along axis.
 Var slice(const Var& x, int axis, int64_t start, int64_t end);
+// x: (B, T, n) -> (B, H, T, d): the heads in columns [start, start + heads head_dim), as
+// permute(reshape(slice(x, -1, start, ...), {B, T, H, d}), {0, 2, 1, 3}) but one copy.
+Var split_heads(const Var& x, int64_t start, int64_t heads, int64_t head_dim);
 Var concat(const std::vector<Var>& xs, int axis);
 // mask broadcasts to x; where mask != 0 the output is `value` (and gets no gradient).
 Var masked_fill(const Var& x, const Tensor& mask, float value);
