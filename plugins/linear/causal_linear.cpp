@@ -18,7 +18,8 @@
 //   dk_s = U_s v_s + w_s      dv_s = U_s^T k_s                          (2)
 // (1) is a forward sweep that rebuilds S_t, z_t (each element summed in the same order as the
 // forward did, so the same values; S is kept transposed there so that S_t dnum_t is a sum of
-// rows); (2) is a reverse sweep that builds U_s, w_s. Neither keeps anything of size
+// rows); (2) is a reverse sweep that builds U_s and w_s (U_s twice, as U_s and U_s^T, so that
+// U_s v_s and U_s^T k_s are both sums of rows, which vectorise). Neither keeps anything of size
 // T x F x Dv: the forward saves only den_t (B, H, T), and out_t is the output itself.
 // normalize = false: out_t = num_t, so dnum_t = g_t and every dden / z / w term is absent.
 #include "causal_linear.h"
@@ -162,11 +163,12 @@ inline float dnum_dden(const Problem& p, const float* g, const float* out, const
 }
 
 // Backward of task n: dq += (1) by a forward sweep, dk, dv += (2) by a reverse sweep. Any of
-// dq, dk, dv may be null (no gradient wanted). Scratch: M (F x Dv floats: S^T, then U), m (F:
-// z, then w), dn (Dv), acc (max(F, Dv)).
+// dq, dk, dv may be null (no gradient wanted). Scratch: M (F x Dv floats: S^T, then U), Mt
+// (Dv x F: U^T, kept beside U so that U v_s is a sum of rows too), m (F: z, then w), dn (Dv),
+// acc (max(F, Dv)).
 void backward_task(const Problem& p, int64_t n, const float* g, const float* out, const float* den,
-                   float* dq, float* dk, float* dv, float* __restrict M, float* __restrict m,
-                   float* __restrict dn, float* __restrict acc) {
+                   float* dq, float* dk, float* dv, float* __restrict M, float* __restrict Mt,
+                   float* __restrict m, float* __restrict dn, float* __restrict acc) {
   const int64_t T = p.T, F = p.F, Dv = p.Dv;
   const float* q = p.q + n * T * F;
   const float* k = p.k + n * T * F;
@@ -192,23 +194,24 @@ void backward_task(const Problem& p, int64_t n, const float* g, const float* out
   if (dk ||
       dv) {  // (2): U_s (F x Dv), w_s as suffix sums; dk_s += U_s v_s + w_s, dv_s += U_s^T k_s
     std::fill(M, M + F * Dv, 0.0f);
+    std::fill(Mt, Mt + F * Dv, 0.0f);
     std::fill(m, m + F, 0.0f);
     for (int64_t t = T - 1; t >= 0; --t) {
       const float* __restrict qt = q + t * F;
       const float* __restrict kt = k + t * F;
       const float* __restrict vt = v + t * Dv;
       const float dden = dnum_dden(p, g, out, den, n, t, dn);
-      // U += q_t dnum_t^T and acc = U^T k_t: acc[j] = sum_f k_t[f] U[f, j], f ascending.
-      update_and_multiply_all(M, F, Dv, qt, dn, kt, acc);
-      if (dv) {
+      if (dv) {  // U += q_t dnum_t^T and acc = U^T k_t: acc[j] = sum_f k_t[f] U[f, j], f ascending
+        update_and_multiply_all(M, F, Dv, qt, dn, kt, acc);
         float* __restrict dvt = dv + (n * T + t) * Dv;
         for (int64_t j = 0; j < Dv; ++j) dvt[j] += acc[j];
       }
-      if (dk) {
+      if (dk) {  // U^T += dnum_t q_t^T and acc = U v_t: acc[f] = sum_j v_t[j] U^T[j, f], j ascending
+        update_and_multiply_all(Mt, Dv, F, dn, qt, vt, acc);
         float* __restrict dkt = dk + (n * T + t) * F;
         for (int64_t f = 0; f < F; ++f) {
           m[f] += dden * qt[f];
-          dkt[f] += dot(M + f * Dv, vt, Dv) + m[f];
+          dkt[f] += acc[f] + m[f];
         }
       }
     }
@@ -248,15 +251,16 @@ Var causal_linear_attention(const Var& phi_q, const Var& phi_k, const Var& v, fl
     const float* g = out.grad().data();
     const float* ov = out.value().data();
     const int64_t M_size = padded(p.F * p.Dv), m_size = padded(p.F), dn_size = padded(p.Dv);
-    const int64_t bstride = M_size + m_size + dn_size + padded(std::max(p.F, p.Dv));
+    const int64_t bstride = 2 * M_size + m_size + dn_size + padded(std::max(p.F, p.Dv));
     float* bscratch = tape().scratch<float>(p.BH * bstride);  // before the parallel loop
     parallel_for(p.BH, 1, [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         float* M = bscratch + n * bstride;
-        float* m = M + M_size;
+        float* Mt = M + M_size;
+        float* m = Mt + M_size;
         float* dn = m + m_size;
         float* acc = dn + dn_size;
-        backward_task(p, n, g, ov, den, dq, dk, dv, M, m, dn, acc);
+        backward_task(p, n, g, ov, den, dq, dk, dv, M, Mt, m, dn, acc);
       }
     });
   });
