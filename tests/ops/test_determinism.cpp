@@ -49,11 +49,11 @@ Result train_step(uint64_t seed, int threads) {
   };
   Var att = softmax(scale(matmul(heads(0), heads(1), false, true), 0.25f), true);
   att = dropout(att, 0.1f, rng.next_key());
-  Var y = reshape(permute(matmul(att, heads(2)), {0, 2, 1, 3}), {B, T, C});
+  Var y = reshape(permute(matmul(att, split_heads(qkv, 2 * C, H, D)), {0, 2, 1, 3}), {B, T, C});
   x = add(x, linear(y, p[6]));
   x = add(x, causal_conv1d(x, p[7], Var(), int(C)));
-  Var h = gelu(linear(rmsnorm(x, p[8]), p[9]));
-  x = add(x, linear(h, p[10]));
+  Var h = linear(rmsnorm(x, p[8]), p[9]);
+  x = add(x, add(linear(gelu(h), p[10]), gelu_linear(h, p[10], Var(), 7)));  // 7-row chunks
   x = add(x, scale(cumsum(tanh(x), 1), 0.01f));
   Var logits = linear(x, p[11]);
   Var loss = add(cross_entropy(logits, targets, 0.1f), scale(mean_all(sigmoid(logits)), 0.1f));
