@@ -25,8 +25,12 @@ struct PinBlas {
 
 constexpr int64_t kSerialFlops = int64_t(1) << 21;   // below this, one call
 constexpr int64_t kFlopsPerBlock = int64_t(1) << 24;  // target work per block
-constexpr int64_t kMaxBlocks = 16;  // fewer, larger calls: OpenBLAS repacks B per call
-constexpr int64_t kMinBlockRows = 16;
+constexpr int64_t kMaxBlocks = 16;
+constexpr int64_t kMinSplit = 32;  // a shorter split dimension runs in one call
+// Every call packs the whole unsplit operand (K x the other dimension) again, so a block needs
+// enough rows to pay for it: with 16-row blocks, the weight gradients' (256 x 256, K = 4096)
+// products ran at half speed.
+constexpr int64_t kMinBlockRows = 256;
 
 }  // namespace
 
@@ -41,19 +45,23 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
               static_cast<blasint>(ldc));
 }
 
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+namespace {
+
+void gemm_blocks(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                 const std::function<void(const GemmBlock&)>* prepare) {
   profile::GemmTimer timer;
   int64_t flops = M * N * K;
   int64_t along = std::max(M, N);
-  if (flops < kSerialFlops || along < 2 * kMinBlockRows) {
+  if (flops < kSerialFlops || along < kMinSplit) {
+    if (prepare) (*prepare)(GemmBlock{0, M, 0, N});
     gemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   // The blocks depend only on the shape, so every element is computed by the same call
   // whatever the thread count.
   int64_t blocks = std::clamp<int64_t>(flops / kFlopsPerBlock, 2, kMaxBlocks);
-  blocks = std::min(blocks, along / kMinBlockRows);
+  blocks = std::min(blocks, std::max<int64_t>(2, along / kMinBlockRows));
   int64_t size = (along + blocks - 1) / blocks;
   size = (size + 7) / 8 * 8;
   Chunks chunks(along, size);
@@ -62,14 +70,29 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
     for (int64_t c = lo; c < hi; ++c) {
       int64_t b = chunks.begin(c), n = chunks.end(c) - b;
       if (split_rows) {  // rows b.. of op(A) and C
+        if (prepare) (*prepare)(GemmBlock{b, b + n, 0, N});
         const float* a = ta ? A + b : A + b * lda;
         gemm_serial(ta, tb, n, N, K, alpha, a, lda, B, ldb, beta, C + b * ldc, ldc);
       } else {  // columns b.. of op(B) and C
+        if (prepare) (*prepare)(GemmBlock{0, M, b, b + n});
         const float* bb = tb ? B + b * ldb : B + b;
         gemm_serial(ta, tb, M, n, K, alpha, A, lda, bb, ldb, beta, C + b, ldc);
       }
     }
   });
+}
+
+}  // namespace
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_blocks(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr);
+}
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+          const std::function<void(const GemmBlock&)>& prepare) {
+  gemm_blocks(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &prepare);
 }
 
 void gemm_batched(int64_t count, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,

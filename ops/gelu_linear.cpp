@@ -2,7 +2,6 @@
 // chunk of rows into one small scratch buffer, in the forward and again in the backward, so a
 // feed-forward layer stores its hidden layer once (h) instead of twice (h and gelu(h)).
 #include <algorithm>
-#include <cstring>
 
 #include "nanoattn/blas.h"
 #include "nanoattn/ops.h"
@@ -55,44 +54,44 @@ Var gelu_linear(const Var& h, const Var& w, const Var& bias, int64_t chunk_rows)
   float* y = out.value().data();
   for (int64_t i = 0; i < rc.count(); ++i) {
     const int64_t r0 = rc.begin(i), m = rc.length(i);
-    float beta = 0.0f;
-    if (bias.defined()) {  // bias first, then the product added: linear()'s order
-      const float* bp = bias.value().data();
-      parallel_for(m, grain_for(outf, detail::kElemGrain), [&](int64_t q0, int64_t q1) {
-        for (int64_t r = q0; r < q1; ++r) std::copy(bp, bp + outf, y + (r0 + r) * outf);
-      });
-      beta = 1.0f;
-    }
     gelu_into(H + r0 * in, m * in, a);
-    gemm(false, true, m, outf, in, 1.0f, a, in, W, in, beta, y + r0 * outf, outf);
+    detail::linear_forward(a, W, bias.defined() ? bias.value().data() : nullptr, m, in, outf,
+                           y + r0 * outf);
   }
 
   record_backward(out, [=] {
     const float* G = out.grad().data();
     const float *H = h.value().data(), *W = w.value().data();
     float* a = scratch.data();
-    if (bias.defined() && bias.requires_grad()) detail::add_column_sums(G, rows, outf, bias.grad_acc().data());
     float beta_w = 0.0f, beta_h = 0.0f;
     float* dw = w.requires_grad() ? w.grad_sink(beta_w).data() : nullptr;
+    // Column sums chunk by chunk: rows still summed in order, as add_column_sums does.
+    float* db = bias.defined() && bias.requires_grad() ? bias.grad_acc().data() : nullptr;
     float* dh = h.requires_grad() ? h.grad_sink(beta_h).data() : nullptr;  // chunks write disjoint rows
+    // gelu'(h) of a chunk goes where that chunk of a fresh dh will be, else into more scratch.
+    float* slope_scratch = dh && beta_h != 0.0f ? tape().scratch<float>(scratch.numel()) : nullptr;
     for (int64_t i = 0; i < rc.count(); ++i) {
       const int64_t r0 = rc.begin(i), m = rc.length(i);
       const float *gc = G + r0 * outf, *hc = H + r0 * in;
-      if (dw) {  // dW (+)= dY^T gelu(h), summed over chunks in order
+      float* dc = dh ? dh + r0 * in : nullptr;
+      float* s = slope_scratch ? slope_scratch : dc;
+      if (s)  // one pass for gelu(h) and gelu'(h): they share the normal CDF, the costly part
+        parallel_for(m * in, detail::kElemGrain, [&](int64_t b, int64_t e) {
+          for (int64_t j = b; j < e; ++j) gelu_value_slope(hc[j], a[j], s[j]);
+        });
+      else
         gelu_into(hc, m * in, a);
-        gemm(true, false, outf, in, m, 1.0f, gc, outf, a, in, beta_w, dw, in);
-        beta_w = 1.0f;
-      }
+      // dW (+)= dY^T gelu(h), summed over chunks in order; db += column sums of dY
+      detail::linear_param_grads(gc, a, m, in, outf, beta_w, dw, db);
+      beta_w = 1.0f;
       if (!dh) continue;
-      // dh (+)= (dY W) * gelu'(h): the product goes straight into a fresh dh, else via scratch.
-      float* dc = dh + r0 * in;
-      float* da = beta_h == 0.0f ? dc : a;
-      gemm(false, false, m, in, outf, 1.0f, gc, outf, W, in, 0.0f, da, in);
+      // dh (+)= (dY W) * gelu'(h), the product computed into a (gelu(h) is no longer needed)
+      gemm(false, false, m, in, outf, 1.0f, gc, outf, W, in, 0.0f, a, in);
       parallel_for(m * in, detail::kElemGrain, [&](int64_t b, int64_t e) {
-        if (da == dc)
-          for (int64_t j = b; j < e; ++j) dc[j] *= gelu_slope(hc[j]);
+        if (s == dc)
+          for (int64_t j = b; j < e; ++j) dc[j] = a[j] * dc[j];
         else
-          for (int64_t j = b; j < e; ++j) dc[j] += da[j] * gelu_slope(hc[j]);
+          for (int64_t j = b; j < e; ++j) dc[j] += a[j] * s[j];
       });
     }
   });

@@ -102,31 +102,21 @@ Var linear(const Var& x, const Var& w, const Var& bias) {
   Shape os = xs;
   os[-1] = outf;
   Var out = tape().output(os, {x, w, bias});
-  float* o = out.value().data();
-  float beta = 0.0f;
-  if (bias.defined()) {
-    const float* bp = bias.value().data();
-    parallel_for(rows, grain_for(outf, detail::kElemGrain), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) std::copy(bp, bp + outf, o + r * outf);
-    });
-    beta = 1.0f;
-  }
-  gemm(false, true, rows, outf, in, 1.0f, x.value().data(), in, w.value().data(), in, beta, o, outf);
+  detail::linear_forward(x.value().data(), w.value().data(),
+                         bias.defined() ? bias.value().data() : nullptr, rows, in, outf,
+                         out.value().data());
 
   record_backward(out, [=] {
     const float* G = out.grad().data();
-    float beta;
+    float beta = 0.0f;
     if (x.requires_grad()) {  // dx = dY W
       float* dx = x.grad_sink(beta).data();
       gemm(false, false, rows, in, outf, 1.0f, G, outf, w.value().data(), in, beta, dx, in);
     }
-    if (w.requires_grad()) {  // dW = dY^T x
-      float* dw = w.grad_sink(beta).data();
-      gemm(true, false, outf, in, rows, 1.0f, G, outf, x.value().data(), in, beta, dw, in);
-    }
-    if (bias.defined() && bias.requires_grad()) {  // db = column sums of dY, fixed order
-      detail::add_column_sums(G, rows, outf, bias.grad_acc().data());
-    }
+    // dW = dY^T x, db = column sums of dY (fixed order)
+    float* dw = w.requires_grad() ? w.grad_sink(beta).data() : nullptr;
+    float* db = bias.defined() && bias.requires_grad() ? bias.grad_acc().data() : nullptr;
+    detail::linear_param_grads(G, x.value().data(), rows, in, outf, beta, dw, db);
   });
   return out;
 }

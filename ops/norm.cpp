@@ -31,14 +31,11 @@ void norm_forward(const Norm& nm, const float* b, float eps, float* y) {
   parallel_for(nm.N, grain_for(kNormCost * C), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = nm.x + r * C;
-      float mu = 0.0f;
-      if (nm.center) {
-        for (int64_t c = 0; c < C; ++c) mu += xr[c];
-        mu /= static_cast<float>(C);
-      }
-      float var = 0.0f;  // two passes: no cancellation when |mean| >> std
-      for (int64_t c = 0; c < C; ++c) var += (xr[c] - mu) * (xr[c] - mu);
-      var /= static_cast<float>(C);
+      const float mu =
+          nm.center ? detail::lane_sum(C, [&](int64_t c) { return xr[c]; }) / static_cast<float>(C) : 0.0f;
+      // two passes: no cancellation when |mean| >> std
+      const float var =
+          detail::lane_sum(C, [&](int64_t c) { return (xr[c] - mu) * (xr[c] - mu); }) / static_cast<float>(C);
       float rs = 1.0f / std::sqrt(var + eps);
       nm.mean[r] = mu;
       nm.rstd[r] = rs;
@@ -58,15 +55,14 @@ void norm_backward_rows(const Norm& nm, const float* g, int64_t r0, int64_t r1, 
   for (int64_t r = r0; r < r1; ++r) {
     const float *xr = nm.x + r * C, *gr = g + r * C;
     const float mu = nm.mean[r], rs = nm.rstd[r];
-    float sum_gw = 0.0f, sum_gwx = 0.0f;
-    for (int64_t c = 0; c < C; ++c) {
-      float xh = (xr[c] - mu) * rs, gw = gr[c] * nm.weight(c);
-      sum_gw += gw;
-      sum_gwx += gw * xh;
-      if (pw) pw[c] += gr[c] * xh;
-      if (pb) pb[c] += gr[c];
-    }
+    if (pw)
+      for (int64_t c = 0; c < C; ++c) pw[c] += gr[c] * ((xr[c] - mu) * rs);
+    if (pb)
+      for (int64_t c = 0; c < C; ++c) pb[c] += gr[c];
     if (!dx) continue;
+    const float sum_gw = detail::lane_sum(C, [&](int64_t c) { return gr[c] * nm.weight(c); });
+    const float sum_gwx =
+        detail::lane_sum(C, [&](int64_t c) { return gr[c] * nm.weight(c) * ((xr[c] - mu) * rs); });
     float k_mean = nm.center ? sum_gw / static_cast<float>(C) : 0.0f;
     float k_xhat = sum_gwx / static_cast<float>(C);
     float* dr = dx + r * C;

@@ -22,11 +22,18 @@
 // U_s v_s and U_s^T k_s are both sums of rows, which vectorise). Neither keeps anything of size
 // T x F x Dv: the forward saves only den_t (B, H, T), and out_t is the output itself.
 // normalize = false: out_t = num_t, so dnum_t = g_t and every dden / z / w term is absent.
+// With a fused feature map (KernelMap::EluPlusOne) each token's features are computed where
+// they are used, and dq, dk above are multiplied by phi'(raw q), phi'(raw k) on the way out.
+// The tasks read and write rows through a Layout: (B, H, T, d) tensors, or the packed
+// projection (B, T, 2 H F + H Dv) and a (B, T, H Dv) output, without copies.
 #include "causal_linear.h"
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
+#include <tuple>
 
+#include "feature_maps.h"
 #include "nanoattn/parallel.h"
 
 namespace na {
@@ -107,13 +114,82 @@ inline void update_and_multiply_all(float* M, int64_t R, int64_t ncols, const fl
   if (c < ncols) update_and_multiply<false>(M + c, ncols, R, a, x + c, b, out + c, ncols - c);
 }
 
-// Shape of one (b, h) problem and the flat inputs.
+// Where the rows of one tensor are: row t of task n = (b, h) starts at
+// b * batch + h * head + t * token floats from the tensor's first (used) element.
+struct Layout {
+  int64_t batch, head, token;
+};
+
+// (B, H, T, width) contiguous.
+Layout heads_layout(int64_t H, int64_t T, int64_t width) { return {H * T * width, T * width, width}; }
+// (B, T, columns) with head h's width floats at column h * width (the packed projection).
+Layout packed_layout(int64_t T, int64_t columns, int64_t width) { return {T * columns, width, columns}; }
+
+// Shape of the (b, h) problems, the inputs and the layouts of q, k (F wide), v, out (Dv wide).
+// Gradients have their tensor's layout; den is (BH, T) contiguous.
 struct Problem {
-  int64_t BH, T, F, Dv;
+  int64_t BH, H, T, F, Dv;
   const float *q, *k, *v;
+  Layout lq, lk, lv, lo;
   bool normalize;
   float eps;
+  KernelMap map;
 };
+
+// Where task n's rows start in each layout (computed once per task: it divides).
+struct TaskRows {
+  int64_t q, k, v, o;
+};
+inline TaskRows task_rows(const Problem& p, int64_t n) {
+  const int64_t b = n / p.H, h = n % p.H;
+  auto at = [&](const Layout& l) { return b * l.batch + h * l.head; };
+  return {at(p.lq), at(p.lk), at(p.lv), at(p.lo)};
+}
+
+// Row t of a task whose rows start at `start` in a tensor at base with layout l.
+template <class Float>
+inline Float* row(Float* base, const Layout& l, int64_t start, int64_t t) {
+  return base + start + t * l.token;
+}
+
+// In the packed layout a task's consecutive rows are a whole projection row apart (3 KiB in
+// the M model), beyond the hardware prefetchers' reach: without this the kernel ran 2x slower
+// there. Asks for the rows of token t (inputs; with g, the output's value and gradient rows;
+// with dq etc., the gradient rows) some tokens before they are needed.
+constexpr int64_t kPrefetchAhead = 16;
+
+inline void prefetch_span(const float* x, int64_t len) {
+  for (int64_t i = 0; i < len; i += 16) __builtin_prefetch(x + i);
+}
+
+// noipa: GCC otherwise finds this function free of side effects and deletes its calls,
+// prefetches and all (seen with GCC 12: no prefetch instruction was left in the kernel).
+[[gnu::noipa]] void prefetch_token(const Problem& p, const TaskRows& r, int64_t t, const float* g = nullptr,
+                           const float* out = nullptr, const float* dq = nullptr,
+                           const float* dk = nullptr, const float* dv = nullptr) {
+  if (t < 0 || t >= p.T) return;
+  prefetch_span(row(p.q, p.lq, r.q, t), p.F);
+  prefetch_span(row(p.k, p.lk, r.k, t), p.F);
+  prefetch_span(row(p.v, p.lv, r.v, t), p.Dv);
+  if (g) prefetch_span(row(g, p.lo, r.o, t), p.Dv);
+  if (out) prefetch_span(row(out, p.lo, r.o, t), p.Dv);
+  if (dq) prefetch_span(row(dq, p.lq, r.q, t), p.F);
+  if (dk) prefetch_span(row(dk, p.lk, r.k, t), p.F);
+  if (dv) prefetch_span(row(dv, p.lv, r.v, t), p.Dv);
+}
+
+// The features of one token's F inputs x: x itself, or elu + 1 of it written to buf.
+inline const float* features_of(const Problem& p, const float* x, float* __restrict buf) {
+  if (p.map == KernelMap::None) return x;
+  for (int64_t f = 0; f < p.F; ++f) buf[f] = feature_maps::elu_plus_one(x[f]);
+  return buf;
+}
+
+// d phi / dx of one token into buf: 1, or for elu + 1, 1 where x > 0 and phi(x) elsewhere.
+inline void slopes_of(const Problem& p, const float* x, const float* phi, float* __restrict buf) {
+  for (int64_t f = 0; f < p.F; ++f)
+    buf[f] = p.map == KernelMap::None || x[f] > 0.0f ? 1.0f : phi[f];
+}
 
 // One token of one (b, h): S += k_t v_t^T, z += k_t, out = S^T q_t / (q_t . z + eps) (or
 // S^T q_t). Returns the denominator (0 when not normalising). The fused forward and the
@@ -132,61 +208,64 @@ inline float token_forward(int64_t F, int64_t Dv, const float* __restrict qt,
   return d;
 }
 
-// Forward of task n. S (F x Dv), z (F): this task's scratch. Writes out (T x Dv) and den (T).
-void forward_task(const Problem& p, int64_t n, float* __restrict S, float* __restrict z, float* out,
-                  float* den) {
-  const int64_t T = p.T, F = p.F, Dv = p.Dv;
-  const float* q = p.q + n * T * F;
-  const float* k = p.k + n * T * F;
-  const float* v = p.v + n * T * Dv;
-  out += n * T * Dv;
+// Forward of task n. S (F x Dv), z (F), fq, fk (F: one token's features): this task's scratch.
+// Writes its rows of out and den (T).
+void forward_task(const Problem& p, int64_t n, float* __restrict S, float* __restrict z,
+                  float* fq, float* fk, float* out, float* den) {
+  const int64_t F = p.F, Dv = p.Dv;
+  const TaskRows r = task_rows(p, n);
   std::fill(S, S + F * Dv, 0.0f);
   std::fill(z, z + F, 0.0f);
-  for (int64_t t = 0; t < T; ++t) {
-    const float d = token_forward(F, Dv, q + t * F, k + t * F, v + t * Dv, S, z, out + t * Dv,
-                                  p.eps, p.normalize);
-    if (p.normalize) den[n * T + t] = d;
+  for (int64_t t = 0; t < p.T; ++t) {
+    prefetch_token(p, r, t + kPrefetchAhead);
+    const float* qt = features_of(p, row(p.q, p.lq, r.q, t), fq);
+    const float* kt = features_of(p, row(p.k, p.lk, r.k, t), fk);
+    const float d = token_forward(F, Dv, qt, kt, row(p.v, p.lv, r.v, t), S, z,
+                                  row(out, p.lo, r.o, t), p.eps, p.normalize);
+    if (p.normalize) den[n * p.T + t] = d;
   }
 }
 
 // dnum_t (into dn, Dv) and dden_t for token t of task n (see the top of the file).
-inline float dnum_dden(const Problem& p, const float* g, const float* out, const float* den,
-                       int64_t n, int64_t t, float* __restrict dn) {
-  const float* gt = g + (n * p.T + t) * p.Dv;
+inline float dnum_dden(const Problem& p, const TaskRows& r, const float* g, const float* out,
+                       const float* den, int64_t n, int64_t t, float* __restrict dn) {
+  const float* gt = row(g, p.lo, r.o, t);
   if (!p.normalize) {
     std::copy(gt, gt + p.Dv, dn);
     return 0.0f;
   }
   const float d = den[n * p.T + t];
   for (int64_t j = 0; j < p.Dv; ++j) dn[j] = gt[j] / d;
-  return -dot(gt, out + (n * p.T + t) * p.Dv, p.Dv) / d;
+  return -dot(gt, row(out, p.lo, r.o, t), p.Dv) / d;
 }
 
 // Backward of task n: dq += (1) by a forward sweep, dk, dv += (2) by a reverse sweep. Any of
 // dq, dk, dv may be null (no gradient wanted). Scratch: M (F x Dv floats: S^T, then U), Mt
 // (Dv x F: U^T, kept beside U so that U v_s is a sum of rows too), m (F: z, then w), dn (Dv),
-// acc (max(F, Dv)).
+// acc (max(F, Dv)), fq, fk (F: one token's features), sl (F: their slopes). dq and dk are
+// gradients of the kernel's inputs: with a fused map, the features' gradients times its slopes.
 void backward_task(const Problem& p, int64_t n, const float* g, const float* out, const float* den,
                    float* dq, float* dk, float* dv, float* __restrict M, float* __restrict Mt,
-                   float* __restrict m, float* __restrict dn, float* __restrict acc) {
+                   float* __restrict m, float* __restrict dn, float* __restrict acc, float* fq,
+                   float* fk, float* __restrict sl) {
   const int64_t T = p.T, F = p.F, Dv = p.Dv;
-  const float* q = p.q + n * T * F;
-  const float* k = p.k + n * T * F;
-  const float* v = p.v + n * T * Dv;
+  const TaskRows r = task_rows(p, n);
 
   if (dq) {  // (1): rebuild S_t (stored transposed, Dv x F), z_t; dq_t += S_t dnum_t + z_t dden_t
-    float* dqn = dq + n * T * F;
     std::fill(M, M + F * Dv, 0.0f);
     std::fill(m, m + F, 0.0f);
     for (int64_t t = 0; t < T; ++t) {
-      const float* __restrict kt = k + t * F;
-      const float dden = dnum_dden(p, g, out, den, n, t, dn);
+      prefetch_token(p, r, t + kPrefetchAhead, g, out, dq);
+      const float* __restrict kt = features_of(p, row(p.k, p.lk, r.k, t), fk);
+      const float dden = dnum_dden(p, r, g, out, den, n, t, dn);
       // S^T += v_t k_t^T and acc = S_t dnum_t: acc[f] = sum_j dnum_t[j] S^T[j, f], j ascending.
-      update_and_multiply_all(M, Dv, F, v + t * Dv, kt, dn, acc);
-      float* __restrict dqt = dqn + t * F;
+      update_and_multiply_all(M, Dv, F, row(p.v, p.lv, r.v, t), kt, dn, acc);
+      const float* qraw = row(p.q, p.lq, r.q, t);
+      slopes_of(p, qraw, features_of(p, qraw, fq), sl);
+      float* __restrict dqt = row(dq, p.lq, r.q, t);
       for (int64_t f = 0; f < F; ++f) {
         m[f] += kt[f];
-        dqt[f] += acc[f] + m[f] * dden;
+        dqt[f] += (acc[f] + m[f] * dden) * sl[f];
       }
     }
   }
@@ -197,21 +276,24 @@ void backward_task(const Problem& p, int64_t n, const float* g, const float* out
     std::fill(Mt, Mt + F * Dv, 0.0f);
     std::fill(m, m + F, 0.0f);
     for (int64_t t = T - 1; t >= 0; --t) {
-      const float* __restrict qt = q + t * F;
-      const float* __restrict kt = k + t * F;
-      const float* __restrict vt = v + t * Dv;
-      const float dden = dnum_dden(p, g, out, den, n, t, dn);
+      prefetch_token(p, r, t - kPrefetchAhead, g, out, nullptr, dk, dv);
+      const float* kraw = row(p.k, p.lk, r.k, t);
+      const float* __restrict qt = features_of(p, row(p.q, p.lq, r.q, t), fq);
+      const float* __restrict kt = features_of(p, kraw, fk);
+      const float* __restrict vt = row(p.v, p.lv, r.v, t);
+      const float dden = dnum_dden(p, r, g, out, den, n, t, dn);
       if (dv) {  // U += q_t dnum_t^T and acc = U^T k_t: acc[j] = sum_f k_t[f] U[f, j], f ascending
         update_and_multiply_all(M, F, Dv, qt, dn, kt, acc);
-        float* __restrict dvt = dv + (n * T + t) * Dv;
+        float* __restrict dvt = row(dv, p.lv, r.v, t);
         for (int64_t j = 0; j < Dv; ++j) dvt[j] += acc[j];
       }
       if (dk) {  // U^T += dnum_t q_t^T and acc = U v_t: acc[f] = sum_j v_t[j] U^T[j, f], j ascending
         update_and_multiply_all(Mt, Dv, F, dn, qt, vt, acc);
-        float* __restrict dkt = dk + (n * T + t) * F;
+        slopes_of(p, kraw, kt, sl);
+        float* __restrict dkt = row(dk, p.lk, r.k, t);
         for (int64_t f = 0; f < F; ++f) {
           m[f] += dden * qt[f];
-          dkt[f] += acc[f] + m[f];
+          dkt[f] += (acc[f] + m[f]) * sl[f];
         }
       }
     }
@@ -220,38 +302,47 @@ void backward_task(const Problem& p, int64_t n, const float* g, const float* out
 
 }  // namespace
 
-Var causal_linear_attention(const Var& phi_q, const Var& phi_k, const Var& v, float eps,
-                            bool normalize) {
-  check_inputs("causal_linear_attention", phi_q, phi_k, v, eps, /*same_length=*/true);
-  const Shape& qs = phi_q.shape();
-  Problem p{qs[0] * qs[1], qs[2], qs[3], v.dim(3), nullptr, nullptr, nullptr, normalize, eps};
-  Var out = tape().output({qs[0], qs[1], p.T, p.Dv}, {phi_q, phi_k, v});
+namespace {
+
+// One of the kernel's inputs: the Var holding it and where its first used element is.
+struct Input {
+  Var var;
+  int64_t offset;
+};
+
+// Runs the fused kernel on p's shape and layouts; out_shape must match p.lo. Records one tape
+// entry with `inputs` (the distinct Vars of q, k, v) as its parents.
+Var run_causal(Problem p, const Input& q, const Input& k, const Input& v,
+               std::initializer_list<Var> inputs, const Shape& out_shape) {
+  Var out = tape().output(out_shape, inputs);
 
   // All scratch comes from the tape before the parallel loop (never tape() in a task).
-  const int64_t stride = padded(p.F * p.Dv) + padded(p.F);
+  const int64_t SF = padded(p.F * p.Dv), zF = padded(p.F);
+  const int64_t stride = SF + 3 * zF;  // S, z, fq, fk
   float* scratch = tape().scratch<float>(p.BH * stride);
-  float* den = normalize ? tape().alloc({p.BH, p.T}).data() : nullptr;  // saved for backward
-  p.q = phi_q.value().data();
-  p.k = phi_k.value().data();
-  p.v = v.value().data();
+  float* den = p.normalize ? tape().alloc({p.BH, p.T}).data() : nullptr;  // saved for backward
+  p.q = q.var.value().data() + q.offset;
+  p.k = k.var.value().data() + k.offset;
+  p.v = v.var.value().data() + v.offset;
   float* o = out.value().data();
   parallel_for(p.BH, 1, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
       float* S = scratch + n * stride;
-      forward_task(p, n, S, S + padded(p.F * p.Dv), o, den);
+      forward_task(p, n, S, S + SF, S + SF + zF, S + SF + 2 * zF, o, den);
     }
   });
 
   // The inputs' values and `den` stay alive until the tape resets: p's pointers remain valid.
   record_backward(out, [=] {
-    float* dq = phi_q.requires_grad() ? phi_q.grad_acc().data() : nullptr;
-    float* dk = phi_k.requires_grad() ? phi_k.grad_acc().data() : nullptr;
-    float* dv = v.requires_grad() ? v.grad_acc().data() : nullptr;
+    auto grad = [](const Input& in) {
+      return in.var.requires_grad() ? in.var.grad_acc().data() + in.offset : nullptr;
+    };
+    float *dq = grad(q), *dk = grad(k), *dv = grad(v);
     if (!dq && !dk && !dv) return;
     const float* g = out.grad().data();
     const float* ov = out.value().data();
     const int64_t M_size = padded(p.F * p.Dv), m_size = padded(p.F), dn_size = padded(p.Dv);
-    const int64_t bstride = 2 * M_size + m_size + dn_size + padded(std::max(p.F, p.Dv));
+    const int64_t bstride = 2 * M_size + 4 * m_size + dn_size + padded(std::max(p.F, p.Dv));
     float* bscratch = tape().scratch<float>(p.BH * bstride);  // before the parallel loop
     parallel_for(p.BH, 1, [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
@@ -260,11 +351,44 @@ Var causal_linear_attention(const Var& phi_q, const Var& phi_k, const Var& v, fl
         float* m = Mt + M_size;
         float* dn = m + m_size;
         float* acc = dn + dn_size;
-        backward_task(p, n, g, ov, den, dq, dk, dv, M, Mt, m, dn, acc);
+        float* fq = acc + padded(std::max(p.F, p.Dv));
+        backward_task(p, n, g, ov, den, dq, dk, dv, M, Mt, m, dn, acc, fq, fq + m_size,
+                      fq + 2 * m_size);
       }
     });
   });
   return out;
+}
+
+}  // namespace
+
+Var causal_linear_attention(const Var& phi_q, const Var& phi_k, const Var& v, float eps,
+                            bool normalize, KernelMap map) {
+  check_inputs("causal_linear_attention", phi_q, phi_k, v, eps, /*same_length=*/true);
+  const Shape& qs = phi_q.shape();
+  const int64_t H = qs[1], T = qs[2], F = qs[3], Dv = v.dim(3);
+  const Layout lq = heads_layout(H, T, F), lv = heads_layout(H, T, Dv);
+  Problem p{qs[0] * H, H, T, F, Dv, nullptr, nullptr, nullptr, lq, lq, lv, lv, normalize, eps, map};
+  return run_causal(p, {phi_q, 0}, {phi_k, 0}, {v, 0}, {phi_q, phi_k, v}, {qs[0], H, T, Dv});
+}
+
+Var causal_linear_attention_packed(const Var& qkv, int64_t heads, int64_t F, int64_t Dv,
+                                   int64_t q_col, int64_t k_col, int64_t v_col, float eps,
+                                   bool normalize, KernelMap map) {
+  const char* op = "causal_linear_attention_packed";
+  NA_CHECK(qkv.defined() && qkv.rank() == 3, op, "qkv must be (B, T, columns), got ",
+           qkv.defined() ? qkv.shape() : Shape{});
+  NA_CHECK(heads >= 1 && F >= 1 && Dv >= 1, op, "heads ", heads, ", F ", F, " and Dv ", Dv,
+           " must be >= 1");
+  const int64_t B = qkv.dim(0), T = qkv.dim(1), W = qkv.dim(2);
+  for (auto [name, col, width] : {std::tuple{"q", q_col, F}, {"k", k_col, F}, {"v", v_col, Dv}})
+    NA_CHECK(col >= 0 && col + heads * width <= W, op, name, " at columns [", col, ", ",
+             col + heads * width, ") does not fit in qkv ", qkv.shape());
+  NA_CHECK(std::isfinite(eps) && eps >= 0.0f, op, "eps must be finite and >= 0, got ", eps);
+  const Layout lqk = packed_layout(T, W, F), lv = packed_layout(T, W, Dv);
+  Problem p{B * heads, heads, T, F, Dv, nullptr, nullptr, nullptr, lqk, lqk, lv,
+            packed_layout(T, heads * Dv, Dv), normalize, eps, map};
+  return run_causal(p, {qkv, q_col}, {qkv, k_col}, {qkv, v_col}, {qkv}, {B, T, heads * Dv});
 }
 
 void linear_attention_step(int64_t BH, int64_t F, int64_t Dv, const float* phi_q,

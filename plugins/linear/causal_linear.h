@@ -1,5 +1,6 @@
 // Linear attention kernels (Katharopoulos et al. 2020, "Transformers are RNNs"), on features
-// that a feature map (feature_maps.h) already applied to the queries and keys.
+// that a feature map (feature_maps.h) already applied to the queries and keys, or (the fused
+// causal kernel with KernelMap::EluPlusOne) on the raw queries and keys.
 //
 // Shapes: phi_q, phi_k: (B, H, T, F)   v: (B, H, T, Dv)   -> (B, H, T, Dv)
 //   F  feature dim (the feature map's output width)   Dv  value head dim
@@ -14,11 +15,26 @@
 
 namespace na {
 
+// What causal_linear_attention does to its first two inputs: nothing (they are features
+// already), or it applies elu + 1 itself, token by token, so that the features are never
+// stored (and their gradient goes straight to the raw q and k).
+enum class KernelMap { None, EluPlusOne };
+
 // The fused causal kernel: a custom function with a hand-written backward (one tape entry),
 // O(T F Dv) time, O(F Dv) extra memory per (b, h) — no (T, F, Dv) intermediate. Parallel over
-// (b, h); bitwise identical for any thread count.
+// (b, h); bitwise identical for any thread count. With map = EluPlusOne, phi_q and phi_k are
+// the raw q and k, and the result equals the kernel on elu_plus_one features bit for bit.
 Var causal_linear_attention(const Var& phi_q, const Var& phi_k, const Var& v, float eps,
-                            bool normalize);
+                            bool normalize, KernelMap map = KernelMap::None);
+
+// The same kernel on the packed projection qkv (B, T, W): token t's q of head h is
+// qkv[b, t, q_col + h F : q_col + (h + 1) F], likewise k at k_col (F wide) and v at v_col (Dv
+// wide). Returns (B, T, H Dv), the heads side by side, as the output projection takes them: no
+// (B, H, T, d) copies of q, k, v and no permute of the result. The same numbers, bit for bit,
+// as causal_linear_attention on the split heads.
+Var causal_linear_attention_packed(const Var& qkv, int64_t heads, int64_t F, int64_t Dv,
+                                   int64_t q_col, int64_t k_col, int64_t v_col, float eps,
+                                   bool normalize, KernelMap map = KernelMap::None);
 
 // One step of the recurrent form on raw arrays, for BH independent (b, h) pairs: updates
 // S (BH, F, Dv) += phi_k v^T and z (BH, F) += phi_k in place and writes out (BH, Dv). Runs the

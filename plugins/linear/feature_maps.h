@@ -7,10 +7,15 @@
 #include <string>
 
 #include "nanoattn/ops.h"
+#include "nanoattn/vmath.h"
 
 namespace na::feature_maps {
 
 enum class Kind { Elu, Relu, Dpfp, Favor };
+
+// elu(x) + 1 of one float: x + 1 for x > 0, else e^x (= expm1(x) + 1), whose derivative is
+// itself. The elu feature map and the causal kernel's fused map both use this definition.
+inline float elu_plus_one(float x) { return x > 0.0f ? x + 1.0f : exp_approx(x); }
 
 // "elu" | "relu" | "dpfp" | "favor"; anything else throws, listing the known names.
 Kind parse(const std::string& name);

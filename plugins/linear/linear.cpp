@@ -13,6 +13,7 @@
 #include "causal_linear.h"
 #include "feature_maps.h"
 #include "nanoattn/attention.h"
+#include "nanoattn/profile.h"
 #include "nanoattn/rng.h"
 
 namespace na {
@@ -114,6 +115,25 @@ class LinearAttention : public ProjectedAttention {
     F_ = fm::feature_dim(kind_, key_dim_, nu_, m_);
     if (kind_ == fm::Kind::Favor)
       favor_w_ = fm::favor_draw(m_, key_dim_, Rng::mix(config.seed, kFavorTag));
+  }
+
+  // Causal elu + 1 (the default) runs the fused kernel on the packed projection: it applies
+  // the feature map itself and reads q, k, v where the projection wrote them, so neither the
+  // split heads nor the features are stored. Every other case takes ProjectedAttention's path.
+  Var forward(const Var& x, const ParamSet& p, const AttentionContext& ctx) override {
+    if (!(config_.causal && kind_ == fm::Kind::Elu)) return ProjectedAttention::forward(x, p, ctx);
+    check_context(ctx);
+    NA_CHECK(x.rank() == 3 && x.dim(2) == config_.d_model, "attention", "input ", x.shape(),
+             " must be (B, T, ", config_.d_model, ")");
+    const int64_t H = config_.n_heads, dk = key_dim_, dv = value_dim();
+    Var qkv = linear(x, p["qkv.weight"], p["qkv.bias"]);  // (B, T, 2 H dk + H dv)
+    Var y;
+    {
+      NA_PROFILE_OP("attend");
+      y = causal_linear_attention_packed(qkv, H, dk, dv, 0, H * dk, 2 * H * dk, eps_, normalize_,
+                                         KernelMap::EluPlusOne);  // (B, T, H dv)
+    }
+    return linear(y, p["proj.weight"], p["proj.bias"]);
   }
 
   // Recurrent form: one state per sequence batch, S and z zeroed. Size: B H (F Dv + F) floats,

@@ -237,6 +237,97 @@ TEST_CASE("causal_linear_attention: bitwise identical for 1 and 2 threads") {
   }
 }
 
+TEST_CASE("causal_linear_attention with the fused elu + 1 map == the kernel on elu features") {
+  // The plugin's elu path: the kernel maps the raw q and k itself. Same operations in the same
+  // order as feature_maps::elu followed by the kernel, so outputs and gradients agree bitwise.
+  auto fused_elu = [](bool normalize) -> Fn {
+    return [=](const std::vector<Var>& x) {
+      return causal_linear_attention(x[0], x[1], x[2], kEps, normalize, KernelMap::EluPlusOne);
+    };
+  };
+  auto composite = [](bool normalize) -> Fn {
+    return [=](const std::vector<Var>& x) {
+      return causal_linear_attention(feature_maps::elu(x[0]), feature_maps::elu(x[1]), x[2], kEps,
+                                     normalize);
+    };
+  };
+  auto raw_inputs = [](int64_t B, int64_t H, int64_t T, int64_t F, int64_t Dv, uint64_t seed) {
+    return std::vector<Tensor>{random_tensor({B, H, T, F}, seed, -2.0f, 2.0f),
+                               random_tensor({B, H, T, F}, seed + 1, -2.0f, 2.0f),
+                               random_tensor({B, H, T, Dv}, seed + 2, -1.0f, 1.0f)};
+  };
+  for (bool normalize : {true, false}) {
+    CAPTURE(normalize);
+    for (Dims d : {Dims{2, 3, 17, 8, 12}, Dims{1, 2, 40, 36, 7}}) {
+      Agreement a = compare(fused_elu(normalize), composite(normalize),
+                            raw_inputs(d.B, d.H, d.T, d.F, d.Dv, 60 + d.F));
+      CHECK(a.max_out_diff == 0.0);
+      CHECK(a.max_grad_diff == 0.0);
+    }
+    CHECK_GRADIENTS(fused_elu(normalize), raw_inputs(1, 2, 5, 3, 4, 70));
+    CHECK_GRADIENTS(fused_elu(normalize), raw_inputs(1, 2, 5, 3, 4, 71), GradCheck{},
+                    std::vector<bool>{true, false, false});
+    CHECK_GRADIENTS(fused_elu(normalize), raw_inputs(1, 2, 5, 3, 4, 72), GradCheck{},
+                    std::vector<bool>{false, true, false});
+    CHECK_THREAD_INVARIANT(fused_elu(normalize), raw_inputs(4, 4, 96, 8, 12, 73));
+  }
+}
+
+TEST_CASE("causal_linear_attention_packed == the kernel on split heads, bitwise") {
+  // qkv (B, T, W): 2 spare columns, q, k (H F each), v (H Dv), 3 spare columns. The packed
+  // kernel must read and write exactly the columns split_heads would copy.
+  struct Case {
+    int64_t B, H, T, F, Dv;
+  };
+  for (Case c : {Case{2, 3, 17, 8, 12}, Case{1, 2, 33, 5, 4}}) {
+    const int64_t qc = 2, kc = qc + c.H * c.F, vc = kc + c.H * c.F, W = vc + c.H * c.Dv + 3;
+    CAPTURE(c.F);
+    const std::vector<Tensor> in = {random_tensor({c.B, c.T, W}, 80 + c.F, -2.0f, 2.0f)};
+    for (KernelMap map : {KernelMap::None, KernelMap::EluPlusOne})
+      for (bool normalize : {true, false}) {
+        CAPTURE(normalize);
+        CAPTURE(map == KernelMap::None);
+        // With no map, q and k are the features: the inputs must keep den away from 0.
+        const std::vector<Tensor> args =
+            map == KernelMap::None ? std::vector<Tensor>{random_tensor({c.B, c.T, W}, 90, 0.05f, 1.0f)} : in;
+        Fn packed = [=](const std::vector<Var>& x) {
+          return causal_linear_attention_packed(x[0], c.H, c.F, c.Dv, qc, kc, vc, kEps, normalize, map);
+        };
+        Fn split = [=](const std::vector<Var>& x) {
+          Var o = causal_linear_attention(split_heads(x[0], qc, c.H, c.F), split_heads(x[0], kc, c.H, c.F),
+                                          split_heads(x[0], vc, c.H, c.Dv), kEps, normalize, map);
+          return reshape(permute(o, {0, 2, 1, 3}), {c.B, c.T, c.H * c.Dv});
+        };
+        Agreement a = compare(packed, split, args);
+        CHECK(a.max_out_diff == 0.0);
+        CHECK(a.max_grad_diff == 0.0);
+      }
+  }
+  // Finite differences and thread invariance of the packed form itself (elu map, normalised).
+  Fn small = [](const std::vector<Var>& x) {
+    return causal_linear_attention_packed(x[0], 2, 3, 4, 1, 7, 13, kEps, true, KernelMap::EluPlusOne);
+  };
+  CHECK_GRADIENTS(small, {random_tensor({1, 5, 22}, 95, -2.0f, 2.0f)});
+  Fn wide = [](const std::vector<Var>& x) {
+    return causal_linear_attention_packed(x[0], 4, 8, 12, 0, 32, 64, kEps, true, KernelMap::EluPlusOne);
+  };
+  CHECK_THREAD_INVARIANT(wide, {random_tensor({4, 96, 112}, 96, -2.0f, 2.0f)});
+}
+
+TEST_CASE("causal_linear_attention_packed: errors name the columns and the shape") {
+  // A fresh leaf per call: error_of resets the tape.
+  auto error = [](Shape s, int64_t heads, int64_t q_col) {
+    return error_of([&] {
+      causal_linear_attention_packed(tape().leaf(Tensor::zeros(s)), heads, 3, 4, q_col, 6, 12, kEps, true);
+    });
+  };
+  CHECK(contains(error({1, 4, 19}, 2, 0), "v at columns [12, 20) does not fit in qkv (1, 4, 19)"));
+  CHECK(contains(error({1, 4, 20}, 2, -1), "q at columns [-1, 5)"));
+  CHECK(contains(error({4, 20}, 2, 0), "qkv must be (B, T, columns), got (4, 20)"));
+  CHECK(contains(error({1, 4, 20}, 0, 0), "heads 0, F 3 and Dv 4 must be >= 1"));
+  CHECK(error({1, 4, 20}, 2, 0).empty());
+}
+
 TEST_CASE("causal_linear_attention: one tape entry, none without gradients") {
   std::vector<Tensor> in = kernel_inputs(1, 2, 8, 4, 4, 40);
   tape().reset();

@@ -26,6 +26,22 @@ TEST_CASE("gelu_linear: equals linear(gelu(h)) in value and every gradient, in o
                   {random_tensor({7, 5}, 4, -2, 2), random_tensor({3, 5}, 5)});
 }
 
+TEST_CASE("gelu_linear: large chunks whose products are split over blocks") {
+  // 600 rows in chunks of 256, 256 and 88: each chunk's product splits the output's 300
+  // columns, its dW (300 x 200) splits rows. Sums of up to 600 terms: looser than above.
+  const std::vector<Tensor> in = {random_tensor({600, 200}, 21, -3, 3),
+                                  random_tensor({300, 200}, 22), random_tensor({300}, 23)};
+  auto composite = [](const std::vector<Var>& v) { return linear(gelu(v[0]), v[1], v[2]); };
+  for (int64_t chunk : {0, 256}) {
+    CAPTURE(chunk);
+    auto fused = [chunk](const std::vector<Var>& v) { return gelu_linear(v[0], v[1], v[2], chunk); };
+    Agreement d = compare(fused, composite, in);
+    CHECK(d.max_out_diff < 1e-4);
+    CHECK(d.max_grad_diff < 1e-3);
+    CHECK_THREAD_INVARIANT(fused, in);
+  }
+}
+
 TEST_CASE("gelu_linear: adds to a gradient h already has") {
   // The linear(h, w2) term is recorded later, so its backward runs first and h's gradient
   // exists when gelu_linear's runs: the accumulate path, not the overwrite one.

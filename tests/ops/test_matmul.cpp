@@ -60,6 +60,39 @@ TEST_CASE("linear: matches matmul + bias, and its gradients") {
                   {random_tensor({3, 4}, 4), random_tensor({2, 4}, 5)});
 }
 
+TEST_CASE("linear: products split over blocks of rows or of columns") {
+  // Above the split threshold, the bias fills each block of the output and the bias gradient is
+  // summed by the task that computes a block of dW. (300 x 100) . (200 x 100)^T splits rows;
+  // (40 x 1000) . (64 x 1000)^T splits the output's columns and dW's (64 x 1000) columns.
+  for (Shape ws : {Shape{200, 100}, Shape{64, 1000}}) {
+    const int64_t out = ws[0], in = ws[1], rows = out == 200 ? 300 : 40;
+    CAPTURE(ws);
+    const std::vector<Tensor> args = {random_tensor({rows, in}, 11), random_tensor(ws, 12),
+                                      random_tensor({out}, 13)};
+    auto f = [](const std::vector<Var>& v) { return linear(v[0], v[1], v[2]); };
+    auto g = [](const std::vector<Var>& v) { return add(matmul(v[0], v[1], false, true), v[2]); };
+    Agreement d = compare(f, g, args);
+    CHECK(d.max_out_diff < 1e-5);
+    CHECK(d.max_grad_diff < 1e-4);
+    CHECK_THREAD_INVARIANT(f, args);
+
+    // Every bias gradient is the in-order float sum of its column of dY: each column summed
+    // once, by one block.
+    std::vector<Var> v;
+    for (const Tensor& t : args) v.push_back(tape().leaf(t.clone(), true));
+    Tensor dy = random_tensor({rows, out}, 14);
+    tape().backward(linear(v[0], v[1], v[2]), dy);
+    int64_t mismatches = 0;
+    for (int64_t c = 0; c < out; ++c) {
+      float sum = 0.0f;
+      for (int64_t r = 0; r < rows; ++r) sum += dy[r * out + c];
+      mismatches += v[2].grad()[c] != sum;
+    }
+    CHECK(mismatches == 0);
+    tape().reset();
+  }
+}
+
 TEST_CASE("matmul and linear: shape errors name the op and the shapes") {
   Var a = tape().leaf(Tensor::zeros({2, 3}));
   Var b = tape().leaf(Tensor::zeros({4, 5}));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nanoattn vs the PyTorch peer (../shared/reference/charlm.py) on the same model, data, thread
 # count and environment, alternating the two several times; prints the median training
-# tokens/s of each, their ratio, and peak RSS. OPENBLAS_* settings are inherited by both sides.
+# tokens/s of each, their ratio, the ratio within each pair of runs, and peak RSS. OPENBLAS_* settings are inherited by both sides.
 #
 #   tools/bench/vs_pytorch.sh [--configs "S M"] [--attn "softmax linear"] [--repeats 3]
 #                             [--steps 20] [--warmup 3] [--threads 2] [--out results.md]
@@ -54,13 +54,16 @@ for line in open(sys.argv[1]):
     r[who].append(d["tokens_per_s"])
     r["rss_n" if who == "nanoattn" else "rss_p"].append(d["peak_rss_mib"])
     r["params"].add(d["params"])
-lines = ["| config | attention | params | nanoattn tok/s | PyTorch tok/s | ratio | nanoattn RSS MiB | PyTorch RSS MiB | RSS ratio |",
-         "|---|---|---|---|---|---|---|---|---|"]
+# ratio: of the two medians. Each run's ratio to the peer run right after it is listed too:
+# adjacent runs share the machine's state, which on a shared VM drifts by tens of percent.
+lines = ["| config | attention | params | nanoattn tok/s | PyTorch tok/s | ratio | ratio of each pair | nanoattn RSS MiB | PyTorch RSS MiB | RSS ratio |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
 for (c, a), r in rows.items():
     n, p = statistics.median(r["nanoattn"]), statistics.median(r["pytorch"])
+    pairs = " / ".join(f"{x / y:.2f}" for x, y in zip(r["nanoattn"], r["pytorch"]))
     rn, rp = max(r["rss_n"]), max(r["rss_p"])
     params = "/".join(f"{x:,}" for x in sorted(r["params"]))  # one number when both models match
-    lines.append(f"| {c} | {a} | {params} | {n:,.0f} | {p:,.0f} | **{n / p:.2f}** | {rn:,.0f} | {rp:,.0f} | {rn / rp:.2f} |")
+    lines.append(f"| {c} | {a} | {params} | {n:,.0f} | {p:,.0f} | **{n / p:.2f}** | {pairs} | {rn:,.0f} | {rp:,.0f} | {rn / rp:.2f} |")
 text = "\n".join(lines) + "\n"
 print(text)
 if sys.argv[2]:

@@ -2,6 +2,7 @@
 // fixed blocks of rows (or columns) that TBB runs in parallel, each block one sgemm call.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace na {
 
@@ -10,6 +11,17 @@ namespace na {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
           int64_t ldc);
+
+// A C block (rows [r0, r1), columns [c0, c1)) that gemm is about to compute.
+struct GemmBlock {
+  int64_t r0, r1, c0, c1;
+};
+// gemm that first calls prepare(block) for each block of C, on the thread that then computes
+// the block with the same beta: e.g. it fills the block with a bias (beta = 1) while the block
+// is in that core's cache, rather than in a separate pass over all of C. Blocks are disjoint.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+          int64_t ldc, const std::function<void(const GemmBlock&)>& prepare);
 
 // `count` independent products with fixed strides between matrices (batch x heads).
 void gemm_batched(int64_t count, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
