@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include <sys/mman.h>
-
 #include "nanoattn/error.h"
 #include "nanoattn/tensor.h"
 
@@ -12,7 +10,6 @@ namespace na {
 
 namespace {
 constexpr size_t kFirstChunk = size_t(1) << 20;
-constexpr size_t kHugePage = size_t(2) << 20;
 size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 }  // namespace
 
@@ -23,16 +20,8 @@ Arena::~Arena() {
 void Arena::add_chunk(size_t min_bytes) {
   size_t last = chunks_.empty() ? kFirstChunk / 2 : chunks_.back().size;
   size_t size = round_up(std::max(min_bytes, 2 * last), kAlignment);
-  // Large chunks in 2 MiB pages where the kernel offers them (THP in "madvise" mode, as on
-  // Debian): kernels that walk a tensor's rows far apart (a head's slice of every token of a
-  // packed projection) touch a new 4 KiB page per row and spent their time in TLB misses.
-  const bool huge = size >= kHugePage;
-  if (huge) size = round_up(size, kHugePage);
-  auto* mem = static_cast<std::byte*>(std::aligned_alloc(huge ? kHugePage : kAlignment, size));
+  auto* mem = static_cast<std::byte*>(std::aligned_alloc(kAlignment, size));
   if (!mem) throw Error("Arena", cat("out of memory allocating a chunk of ", size, " bytes"));
-#ifdef MADV_HUGEPAGE
-  if (huge) madvise(mem, size, MADV_HUGEPAGE);  // advice only: failure leaves 4 KiB pages
-#endif
   chunks_.push_back({mem, size});
 }
 
