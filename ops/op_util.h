@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "nanoattn/blas.h"
-
 #include "nanoattn/error.h"
 #include "nanoattn/parallel.h"
 #include "nanoattn/profile.h"
