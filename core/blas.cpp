@@ -62,6 +62,7 @@ void gemm_blocks(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
   // whatever the thread count.
   int64_t blocks = std::clamp<int64_t>(flops / kFlopsPerBlock, 2, kMaxBlocks);
   blocks = std::min(blocks, std::max<int64_t>(2, along / kMinBlockRows));
+  blocks += blocks % 2;  // 3 blocks on 2 threads leave one idle for the last third
   int64_t size = (along + blocks - 1) / blocks;
   size = (size + 7) / 8 * 8;
   Chunks chunks(along, size);

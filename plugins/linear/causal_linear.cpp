@@ -31,7 +31,9 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
+#include <cstring>
 #include <tuple>
+#include <vector>
 
 #include "feature_maps.h"
 #include "nanoattn/parallel.h"
@@ -39,10 +41,6 @@
 namespace na {
 
 namespace {
-
-// Columns per register block: the inner loops below keep a block of kBlock running sums in
-// vector registers (4 AVX2 / 2 AVX-512 registers) instead of loading and storing them per row.
-constexpr int64_t kBlock = 32;
 
 // a . b over n floats. Eight independent partial sums (combined in a fixed order) let the
 // compiler vectorise without -ffast-math; the result depends only on the data, never on threads.
@@ -55,9 +53,6 @@ inline float dot(const float* __restrict a, const float* __restrict b, int64_t n
   for (; i < n; ++i) tail += a[i] * b[i];
   return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
 }
-
-// Per-task scratch stride in floats, rounded up to 64 bytes so every task's block is aligned.
-inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
 
 std::string shapes_str(const Var& phi_q, const Var& phi_k, const Var& v) {
   return cat("phi_q ", phi_q.shape(), ", phi_k ", phi_k.shape(), ", v ", v.shape());
@@ -83,36 +78,97 @@ void check_inputs(const char* op, const Var& phi_q, const Var& phi_k, const Var&
   NA_CHECK(std::isfinite(eps) && eps >= 0.0f, op, "eps must be finite and >= 0, got ", eps);
 }
 
-// The inner step of the forward and of both backward sweeps, on one block of n <= kBlock columns
-// of a row-major (R x ld) running-sum matrix M (pointing at the block's first column):
-//   for r < R:  M[r, :] += a[r] x[:]     (the rank-1 update of the running sum)
-//               acc[:]  += b[r] M[r, :]  (the product with the updated matrix)
-// acc (n) stays in registers when n == kBlock (Full). Sums run over r in increasing order.
-template <bool Full>
-inline void update_and_multiply(float* __restrict M, int64_t ld, int64_t R,
-                                const float* __restrict a, const float* __restrict x,
-                                const float* __restrict b, float* __restrict out, int64_t n_dyn) {
-  const int64_t n = Full ? kBlock : n_dyn;
-  float acc[kBlock] = {};
-  for (int64_t r = 0; r < R; ++r) {
-    float* __restrict Mr = M + r * ld;
-    const float ar = a[r], br = b[r];
-    for (int64_t j = 0; j < n; ++j) {
-      Mr[j] += ar * x[j];
-      acc[j] += br * Mr[j];
+// ---- The scan: the inner loop of the forward and of all three backward sweeps ----
+// For each token t (ascending, or descending when reverse), on a running R x C matrix M:
+//   M[r, :] += a_t[r] x_t       for every row r   (the rank-1 update of the running sum)
+//   y_t      = sum_r b_t[r] M[r, :]  r ascending  (the product with the updated matrix)
+// a, b are (T, R) and x, y (T, C), contiguous. The loops run over strips of rows and blocks of
+// columns, holding a strip's block of M in vector registers for all T tokens and adding the
+// strip's share to y_t in memory: each M element is loaded and stored once per call instead of
+// once per token, and every sum is still taken in the same order (r ascending, one FMA per
+// term), so the result does not depend on the strip or block sizes.
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+constexpr int kStripRows = 8;  // 8 rows x 2 vectors of M + x, y: 22 of 32 registers
+#else
+constexpr int kLanes = 8;
+constexpr int kStripRows = 4;  // 4 x 2 + x, y: 14 of 16 registers
+#endif
+constexpr int kColVecs = 2;
+constexpr int64_t kColBlock = kColVecs * kLanes;
+using vec = float __attribute__((vector_size(kLanes * sizeof(float))));
+
+inline vec load(const float* p) {
+  vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
+
+// One strip of RS rows and one block of kColBlock columns: M, a, b point at the strip's first
+// row, M, x, y at the block's first column. first: y_t starts at 0 (the first strip).
+template <int RS>
+void scan_strip(float* M, int64_t R, int64_t C, int64_t T, bool reverse, bool first,
+                const float* a, const float* x, const float* b, float* y) {
+  vec m[RS][kColVecs];
+  for (int r = 0; r < RS; ++r)
+    for (int c = 0; c < kColVecs; ++c) m[r][c] = load(M + r * C + c * kLanes);
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = reverse ? T - 1 - s : s;
+    const float *at = a + t * R, *bt = b + t * R, *xt = x + t * C;
+    float* yt = y + t * C;
+    vec xv[kColVecs], yv[kColVecs];
+    for (int c = 0; c < kColVecs; ++c) {
+      xv[c] = load(xt + c * kLanes);
+      yv[c] = first ? vec{} : load(yt + c * kLanes);
     }
+    for (int r = 0; r < RS; ++r) {
+      const float ar = at[r], br = bt[r];
+      for (int c = 0; c < kColVecs; ++c) {
+        m[r][c] += ar * xv[c];
+        yv[c] += br * m[r][c];
+      }
+    }
+    for (int c = 0; c < kColVecs; ++c) store(yt + c * kLanes, yv[c]);
   }
-  for (int64_t j = 0; j < n; ++j) out[j] = acc[j];
+  for (int r = 0; r < RS; ++r)
+    for (int c = 0; c < kColVecs; ++c) store(M + r * C + c * kLanes, m[r][c]);
 }
 
-// Runs update_and_multiply over all ncols columns of M in blocks of kBlock.
-inline void update_and_multiply_all(float* M, int64_t R, int64_t ncols, const float* a,
-                                    const float* x, const float* b, float* out) {
-  int64_t c = 0;
-  for (; c + kBlock <= ncols; c += kBlock)
-    update_and_multiply<true>(M + c, ncols, R, a, x + c, b, out + c, kBlock);
-  if (c < ncols) update_and_multiply<false>(M + c, ncols, R, a, x + c, b, out + c, ncols - c);
+// scan_strip for the last `rows` (< RS) rows too: each strip height is its own instance.
+template <int RS>
+void scan_strip_rows(int64_t rows, float* M, int64_t R, int64_t C, int64_t T, bool reverse,
+                     bool first, const float* a, const float* x, const float* b, float* y) {
+  if constexpr (RS > 1)
+    if (rows < RS)
+      return scan_strip_rows<RS - 1>(rows, M, R, C, T, reverse, first, a, x, b, y);
+  scan_strip<RS>(M, R, C, T, reverse, first, a, x, b, y);
 }
+
+void scan(float* __restrict M, int64_t R, int64_t C, int64_t T, bool reverse,
+          const float* __restrict a, const float* __restrict x, const float* __restrict b,
+          float* __restrict y) {
+  int64_t c0 = 0;
+  for (; c0 + kColBlock <= C; c0 += kColBlock)
+    for (int64_t r0 = 0; r0 < R; r0 += kStripRows)
+      scan_strip_rows<kStripRows>(std::min<int64_t>(kStripRows, R - r0), M + r0 * C + c0, R, C,
+                                  T, reverse, r0 == 0, a + r0, x + c0, b + r0, y + c0);
+  if (c0 == C) return;
+  for (int64_t s = 0; s < T; ++s) {  // the last C % kColBlock columns, the same sums unblocked
+    const int64_t t = reverse ? T - 1 - s : s;
+    const float *at = a + t * R, *bt = b + t * R, *xt = x + t * C;
+    for (int64_t c = c0; c < C; ++c) {
+      float acc = 0.0f;
+      for (int64_t r = 0; r < R; ++r) {
+        M[r * C + c] += at[r] * xt[c];
+        acc += bt[r] * M[r * C + c];
+      }
+      y[t * C + c] = acc;
+    }
+  }
+}
+
+// ---- Where the rows are ----
 
 // Where the rows of one tensor are: row t of task n = (b, h) starts at
 // b * batch + h * head + t * token floats from the tensor's first (used) element.
@@ -178,51 +234,83 @@ inline void prefetch_span(const float* x, int64_t len) {
   if (dv) prefetch_span(row(dv, p.lv, r.v, t), p.Dv);
 }
 
-// The features of one token's F inputs x: x itself, or elu + 1 of it written to buf.
-inline const float* features_of(const Problem& p, const float* x, float* __restrict buf) {
-  if (p.map == KernelMap::None) return x;
-  for (int64_t f = 0; f < p.F; ++f) buf[f] = feature_maps::elu_plus_one(x[f]);
-  return buf;
+// ---- Per-token pieces ----
+
+// The features of one token's F inputs x into buf: x itself, or elu + 1 of it.
+inline void features_into(const Problem& p, const float* __restrict x, float* __restrict buf) {
+  if (p.map == KernelMap::None)
+    std::copy(x, x + p.F, buf);
+  else
+    for (int64_t f = 0; f < p.F; ++f) buf[f] = feature_maps::elu_plus_one(x[f]);
 }
 
 // d phi / dx of one token into buf: 1, or for elu + 1, 1 where x > 0 and phi(x) elsewhere.
-inline void slopes_of(const Problem& p, const float* x, const float* phi, float* __restrict buf) {
+inline void slopes_into(const Problem& p, const float* __restrict x, const float* __restrict phi,
+                        float* __restrict buf) {
   for (int64_t f = 0; f < p.F; ++f)
     buf[f] = p.map == KernelMap::None || x[f] > 0.0f ? 1.0f : phi[f];
 }
 
-// One token of one (b, h): S += k_t v_t^T, z += k_t, out = S^T q_t / (q_t . z + eps) (or
-// S^T q_t). Returns the denominator (0 when not normalising). The fused forward and the
-// recurrent step both run exactly these operations, so the recurrent form reproduces the
-// parallel one bit for bit.
-inline float token_forward(int64_t F, int64_t Dv, const float* __restrict qt,
-                           const float* __restrict kt, const float* __restrict vt,
-                           float* __restrict S, float* __restrict z, float* __restrict ot,
-                           float eps, bool normalize) {
-  // num[j] = sum_f q_t[f] S[f, j], f ascending, with S already updated.
-  update_and_multiply_all(S, F, Dv, kt, vt, qt, ot);
-  if (!normalize) return 0.0f;
+// After the scan gave num_t = S_t^T q_t: z += k_t, out_t = num_t / (q_t . z + eps) (or num_t).
+// Returns the denominator (0 when not normalising). The parallel forward and the recurrent
+// step both run exactly scan + this, so the recurrent form reproduces the parallel one bit for
+// bit.
+inline float finish_token(int64_t F, int64_t Dv, const float* __restrict qt,
+                          const float* __restrict kt, float* __restrict z,
+                          const float* num, float* ot, float eps, bool normalize) {
+  if (!normalize) {
+    if (ot != num) std::copy(num, num + Dv, ot);
+    return 0.0f;
+  }
   for (int64_t f = 0; f < F; ++f) z[f] += kt[f];
   const float d = dot(qt, z, F) + eps;
-  for (int64_t j = 0; j < Dv; ++j) ot[j] /= d;
+  for (int64_t j = 0; j < Dv; ++j) ot[j] = num[j] / d;
   return d;
 }
 
-// Forward of task n. S (F x Dv), z (F), fq, fk (F: one token's features): this task's scratch.
-// Writes its rows of out and den (T).
-void forward_task(const Problem& p, int64_t n, float* __restrict S, float* __restrict z,
-                  float* fq, float* fk, float* out, float* den) {
-  const int64_t F = p.F, Dv = p.Dv;
+// One token of one (b, h): S += k_t v_t^T, z += k_t, out = S^T q_t / (q_t . z + eps).
+inline float token_forward(int64_t F, int64_t Dv, const float* qt, const float* kt,
+                           const float* vt, float* S, float* z, float* ot, float eps,
+                           bool normalize) {
+  scan(S, F, Dv, 1, false, kt, vt, qt, ot);
+  return finish_token(F, Dv, qt, kt, z, ot, ot, eps, normalize);
+}
+
+// Tokens per block: a task gathers a block's rows (features, v, ...) into contiguous buffers,
+// which stay in L1 while the scan makes its passes over them; the scratch does not grow with T.
+constexpr int64_t kTokenBlock = 64;
+
+// Per-thread scratch of at least n floats (grows, never shrinks: no allocation in the steady
+// state). A kernel task runs start to end on one thread and starts no other task.
+float* thread_scratch(int64_t n) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  return buffer.data();
+}
+
+// Forward of task n: writes its rows of out and den (T).
+void forward_task(const Problem& p, int64_t n, float* out, float* den) {
+  const int64_t F = p.F, Dv = p.Dv, Tb = std::clamp<int64_t>(p.T, 1, kTokenBlock);
   const TaskRows r = task_rows(p, n);
-  std::fill(S, S + F * Dv, 0.0f);
-  std::fill(z, z + F, 0.0f);
-  for (int64_t t = 0; t < p.T; ++t) {
-    prefetch_token(p, r, t + kPrefetchAhead);
-    const float* qt = features_of(p, row(p.q, p.lq, r.q, t), fq);
-    const float* kt = features_of(p, row(p.k, p.lk, r.k, t), fk);
-    const float d = token_forward(F, Dv, qt, kt, row(p.v, p.lv, r.v, t), S, z,
-                                  row(out, p.lo, r.o, t), p.eps, p.normalize);
-    if (p.normalize) den[n * p.T + t] = d;
+  float* S = thread_scratch(F * Dv + F + Tb * (2 * F + 2 * Dv));
+  float *z = S + F * Dv, *qf = z + F, *kf = qf + Tb * F, *vb = kf + Tb * F, *num = vb + Tb * Dv;
+  std::fill(S, S + F * Dv + F, 0.0f);  // S and z
+  for (int64_t t0 = 0; t0 < p.T; t0 += Tb) {
+    const int64_t nb = std::min(Tb, p.T - t0);
+    for (int64_t i = 0; i < nb; ++i) {
+      const int64_t t = t0 + i;
+      prefetch_token(p, r, t + kPrefetchAhead);
+      features_into(p, row(p.q, p.lq, r.q, t), qf + i * F);
+      features_into(p, row(p.k, p.lk, r.k, t), kf + i * F);
+      const float* vt = row(p.v, p.lv, r.v, t);
+      std::copy(vt, vt + Dv, vb + i * Dv);
+    }
+    scan(S, F, Dv, nb, false, kf, vb, qf, num);
+    for (int64_t i = 0; i < nb; ++i) {
+      const float d = finish_token(F, Dv, qf + i * F, kf + i * F, z, num + i * Dv,
+                                   row(out, p.lo, r.o, t0 + i), p.eps, p.normalize);
+      if (p.normalize) den[n * p.T + t0 + i] = d;
+    }
   }
 }
 
@@ -239,61 +327,78 @@ inline float dnum_dden(const Problem& p, const TaskRows& r, const float* g, cons
   return -dot(gt, row(out, p.lo, r.o, t), p.Dv) / d;
 }
 
-// Backward of task n: dq += (1) by a forward sweep, dk, dv += (2) by a reverse sweep. Any of
-// dq, dk, dv may be null (no gradient wanted). Scratch: M (F x Dv floats: S^T, then U), Mt
-// (Dv x F: U^T, kept beside U so that U v_s is a sum of rows too), m (F: z, then w), dn (Dv),
-// acc (max(F, Dv)), fq, fk (F: one token's features), sl (F: their slopes). dq and dk are
+// Backward of task n: dq += (1) by a forward sweep, dk, dv += (2) by a reverse sweep, both a
+// block of tokens at a time. Any of dq, dk, dv may be null (no gradient wanted). dq and dk are
 // gradients of the kernel's inputs: with a fused map, the features' gradients times its slopes.
 void backward_task(const Problem& p, int64_t n, const float* g, const float* out, const float* den,
-                   float* dq, float* dk, float* dv, float* __restrict M, float* __restrict Mt,
-                   float* __restrict m, float* __restrict dn, float* __restrict acc, float* fq,
-                   float* fk, float* __restrict sl) {
-  const int64_t T = p.T, F = p.F, Dv = p.Dv;
+                   float* dq, float* dk, float* dv) {
+  const int64_t T = p.T, F = p.F, Dv = p.Dv, Tb = std::clamp<int64_t>(T, 1, kTokenBlock);
   const TaskRows r = task_rows(p, n);
+  // M: S^T (Dv x F), then U (F x Dv); Mt: U^T (Dv x F); m: z, then w (F); per token of a block:
+  // qf, kf (features), sl (slopes), vb (v), dn (dnum), dden, acc (the scan's output).
+  float* M = thread_scratch(2 * F * Dv + F + Tb * (3 * F + 2 * Dv + 1 + std::max(F, Dv)));
+  float *Mt = M + F * Dv, *m = Mt + F * Dv, *qf = m + F, *kf = qf + Tb * F, *sl = kf + Tb * F;
+  float *vb = sl + Tb * F, *dn = vb + Tb * Dv, *dden = dn + Tb * Dv, *acc = dden + Tb;
+  // Gathers token t0 + i's features, v, dnum, dden and (for dq: q's, for dk: k's) slopes.
+  auto gather = [&](int64_t t0, int64_t nb, bool q_slopes, bool k_slopes) {
+    for (int64_t i = 0; i < nb; ++i) {
+      const int64_t t = t0 + i;
+      const float *qraw = row(p.q, p.lq, r.q, t), *kraw = row(p.k, p.lk, r.k, t);
+      features_into(p, qraw, qf + i * F);
+      features_into(p, kraw, kf + i * F);
+      if (q_slopes) slopes_into(p, qraw, qf + i * F, sl + i * F);
+      if (k_slopes) slopes_into(p, kraw, kf + i * F, sl + i * F);
+      const float* vt = row(p.v, p.lv, r.v, t);
+      std::copy(vt, vt + Dv, vb + i * Dv);
+      dden[i] = dnum_dden(p, r, g, out, den, n, t, dn + i * Dv);
+    }
+  };
 
   if (dq) {  // (1): rebuild S_t (stored transposed, Dv x F), z_t; dq_t += S_t dnum_t + z_t dden_t
     std::fill(M, M + F * Dv, 0.0f);
     std::fill(m, m + F, 0.0f);
-    for (int64_t t = 0; t < T; ++t) {
-      prefetch_token(p, r, t + kPrefetchAhead, g, out, dq);
-      const float* __restrict kt = features_of(p, row(p.k, p.lk, r.k, t), fk);
-      const float dden = dnum_dden(p, r, g, out, den, n, t, dn);
-      // S^T += v_t k_t^T and acc = S_t dnum_t: acc[f] = sum_j dnum_t[j] S^T[j, f], j ascending.
-      update_and_multiply_all(M, Dv, F, row(p.v, p.lv, r.v, t), kt, dn, acc);
-      const float* qraw = row(p.q, p.lq, r.q, t);
-      slopes_of(p, qraw, features_of(p, qraw, fq), sl);
-      float* __restrict dqt = row(dq, p.lq, r.q, t);
-      for (int64_t f = 0; f < F; ++f) {
-        m[f] += kt[f];
-        dqt[f] += (acc[f] + m[f] * dden) * sl[f];
+    for (int64_t t0 = 0; t0 < T; t0 += Tb) {
+      const int64_t nb = std::min(Tb, T - t0);
+      for (int64_t t = t0 + kPrefetchAhead; t < t0 + nb + kPrefetchAhead; ++t)
+        prefetch_token(p, r, t, g, out, dq);
+      gather(t0, nb, true, false);
+      // S^T += v_t k_t^T and acc_t = S_t dnum_t: sum_j dnum_t[j] S^T[j, :], j ascending.
+      scan(M, Dv, F, nb, false, vb, kf, dn, acc);
+      for (int64_t i = 0; i < nb; ++i) {
+        const float *kt = kf + i * F, *at = acc + i * F, *st = sl + i * F;
+        float* __restrict dqt = row(dq, p.lq, r.q, t0 + i);
+        for (int64_t f = 0; f < F; ++f) {
+          m[f] += kt[f];
+          dqt[f] += (at[f] + m[f] * dden[i]) * st[f];
+        }
       }
     }
   }
 
-  if (dk ||
-      dv) {  // (2): U_s (F x Dv), w_s as suffix sums; dk_s += U_s v_s + w_s, dv_s += U_s^T k_s
-    std::fill(M, M + F * Dv, 0.0f);
-    std::fill(Mt, Mt + F * Dv, 0.0f);
-    std::fill(m, m + F, 0.0f);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      prefetch_token(p, r, t - kPrefetchAhead, g, out, nullptr, dk, dv);
-      const float* kraw = row(p.k, p.lk, r.k, t);
-      const float* __restrict qt = features_of(p, row(p.q, p.lq, r.q, t), fq);
-      const float* __restrict kt = features_of(p, kraw, fk);
-      const float* __restrict vt = row(p.v, p.lv, r.v, t);
-      const float dden = dnum_dden(p, r, g, out, den, n, t, dn);
-      if (dv) {  // U += q_t dnum_t^T and acc = U^T k_t: acc[j] = sum_f k_t[f] U[f, j], f ascending
-        update_and_multiply_all(M, F, Dv, qt, dn, kt, acc);
-        float* __restrict dvt = row(dv, p.lv, r.v, t);
-        for (int64_t j = 0; j < Dv; ++j) dvt[j] += acc[j];
+  if (dk || dv) {  // (2): U_s, w_s as suffix sums; dk_s += U_s v_s + w_s, dv_s += U_s^T k_s
+    std::fill(M, M + 2 * F * Dv + F, 0.0f);  // U, U^T and w
+    const int64_t blocks = (T + Tb - 1) / Tb;
+    for (int64_t blk = blocks - 1; blk >= 0; --blk) {
+      const int64_t t0 = blk * Tb, nb = std::min(Tb, T - t0);
+      for (int64_t t = t0 - kPrefetchAhead; t < t0 + nb - kPrefetchAhead; ++t)
+        prefetch_token(p, r, t, g, out, nullptr, dk, dv);
+      gather(t0, nb, false, dk != nullptr);
+      if (dv) {  // U += q_t dnum_t^T and acc_t = U^T k_t: sum_f k_t[f] U[f, :], f ascending
+        scan(M, F, Dv, nb, true, qf, dn, kf, acc);
+        for (int64_t i = 0; i < nb; ++i) {
+          float* __restrict dvt = row(dv, p.lv, r.v, t0 + i);
+          for (int64_t j = 0; j < Dv; ++j) dvt[j] += acc[i * Dv + j];
+        }
       }
-      if (dk) {  // U^T += dnum_t q_t^T and acc = U v_t: acc[f] = sum_j v_t[j] U^T[j, f], j ascending
-        update_and_multiply_all(Mt, Dv, F, dn, qt, vt, acc);
-        slopes_of(p, kraw, kt, sl);
-        float* __restrict dkt = row(dk, p.lk, r.k, t);
-        for (int64_t f = 0; f < F; ++f) {
-          m[f] += dden * qt[f];
-          dkt[f] += (acc[f] + m[f]) * sl[f];
+      if (dk) {  // U^T += dnum_t q_t^T and acc_t = U v_t: sum_j v_t[j] U^T[j, :], j ascending
+        scan(Mt, Dv, F, nb, true, dn, qf, vb, acc);
+        for (int64_t i = nb - 1; i >= 0; --i) {
+          const float *qt = qf + i * F, *at = acc + i * F, *st = sl + i * F;
+          float* __restrict dkt = row(dk, p.lk, r.k, t0 + i);
+          for (int64_t f = 0; f < F; ++f) {
+            m[f] += dden[i] * qt[f];
+            dkt[f] += (at[f] + m[f]) * st[f];
+          }
         }
       }
     }
@@ -316,20 +421,13 @@ Var run_causal(Problem p, const Input& q, const Input& k, const Input& v,
                std::initializer_list<Var> inputs, const Shape& out_shape) {
   Var out = tape().output(out_shape, inputs);
 
-  // All scratch comes from the tape before the parallel loop (never tape() in a task).
-  const int64_t SF = padded(p.F * p.Dv), zF = padded(p.F);
-  const int64_t stride = SF + 3 * zF;  // S, z, fq, fk
-  float* scratch = tape().scratch<float>(p.BH * stride);
   float* den = p.normalize ? tape().alloc({p.BH, p.T}).data() : nullptr;  // saved for backward
   p.q = q.var.value().data() + q.offset;
   p.k = k.var.value().data() + k.offset;
   p.v = v.var.value().data() + v.offset;
   float* o = out.value().data();
   parallel_for(p.BH, 1, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n) {
-      float* S = scratch + n * stride;
-      forward_task(p, n, S, S + SF, S + SF + zF, S + SF + 2 * zF, o, den);
-    }
+    for (int64_t n = n0; n < n1; ++n) forward_task(p, n, o, den);
   });
 
   // The inputs' values and `den` stay alive until the tape resets: p's pointers remain valid.
@@ -341,20 +439,8 @@ Var run_causal(Problem p, const Input& q, const Input& k, const Input& v,
     if (!dq && !dk && !dv) return;
     const float* g = out.grad().data();
     const float* ov = out.value().data();
-    const int64_t M_size = padded(p.F * p.Dv), m_size = padded(p.F), dn_size = padded(p.Dv);
-    const int64_t bstride = 2 * M_size + 4 * m_size + dn_size + padded(std::max(p.F, p.Dv));
-    float* bscratch = tape().scratch<float>(p.BH * bstride);  // before the parallel loop
     parallel_for(p.BH, 1, [&](int64_t n0, int64_t n1) {
-      for (int64_t n = n0; n < n1; ++n) {
-        float* M = bscratch + n * bstride;
-        float* Mt = M + M_size;
-        float* m = Mt + M_size;
-        float* dn = m + m_size;
-        float* acc = dn + dn_size;
-        float* fq = acc + padded(std::max(p.F, p.Dv));
-        backward_task(p, n, g, ov, den, dq, dk, dv, M, Mt, m, dn, acc, fq, fq + m_size,
-                      fq + 2 * m_size);
-      }
+      for (int64_t n = n0; n < n1; ++n) backward_task(p, n, g, ov, den, dq, dk, dv);
     });
   });
   return out;

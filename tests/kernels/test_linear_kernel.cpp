@@ -122,8 +122,10 @@ struct Dims {
 
 TEST_CASE("causal_linear_attention: fused == naive reference, forward and gradients") {
   // F != Dv both ways; Dv = 7 / 9 / 16 hit the dot product's tail, main + tail and main paths.
-  for (Dims d :
-       {Dims{2, 3, 17, 5, 7}, Dims{1, 2, 33, 24, 9}, Dims{2, 2, 40, 16, 16}, Dims{1, 1, 1, 3, 2}}) {
+  // T = 150, F = 37, Dv = 70: several token blocks (64 + 64 + 22), strips of rows with a
+  // shorter last one, and blocks of 16 or 32 columns plus a remainder, in both scan directions.
+  for (Dims d : {Dims{2, 3, 17, 5, 7}, Dims{1, 2, 33, 24, 9}, Dims{2, 2, 40, 16, 16},
+                 Dims{1, 1, 1, 3, 2}, Dims{1, 2, 150, 37, 70}, Dims{1, 1, 70, 64, 32}}) {
     for (bool normalize : {true, false}) {
       CAPTURE(d.T);
       CAPTURE(d.F);
@@ -229,11 +231,12 @@ TEST_CASE("causal_linear_attention: exactly causal in the output and in the grad
 }
 
 TEST_CASE("causal_linear_attention: bitwise identical for 1 and 2 threads") {
-  // B H = 16 tasks of T = 96 tokens: several run at once on different workers, so per-task
-  // scratch that tasks wrongly shared would show up here.
+  // B H = 16 tasks of T = 96 tokens: several run at once on different workers, so per-thread
+  // scratch that tasks wrongly shared would show up here (also with vector blocks: F, Dv = 40).
   for (bool normalize : {true, false}) {
     CAPTURE(normalize);
     CHECK_THREAD_INVARIANT(fused(normalize), kernel_inputs(4, 4, 96, 8, 12, 30));
+    CHECK_THREAD_INVARIANT(fused(normalize), kernel_inputs(4, 4, 96, 40, 40, 31));
   }
 }
 
