@@ -31,22 +31,13 @@ inline float exp_approx(float x) {
   return x < kLo ? 0.0f : y * two_k;
 }
 
-// erfc(x) for float x, branch-free: |x| <= 1 from erf(x) = x P(x^2) (a degree-6 fit in x^2,
-// relative error 1.2e-9), beyond from Numerical Recipes' Chebyshev fit erfcc (relative error
-// below 1.2e-7) times exp. Used for the normal CDF over [-5, 5] it is within 2.3e-6 relative of
-// the exact value (libm's erfcf: 1.4e-6); both are limited by the rounding of the argument in
-// the left tail.
+// erfc(x) for float x, branch-free: Numerical Recipes' Chebyshev fit erfcc (relative error
+// below 1.2e-7 for x >= 0) times exp, and erfc(x) = 2 - erfc(-x) for x < 0. Used for GELU over
+// [-10, 10] it is within 7e-6 relative of the exact value (at 1.5e-7 spacing; 5e-7 for
+// |x| <= 1.5), limited by the rounding of the argument in the left tail. (A separate erf series
+// for |x| <= 1, evaluated for every element, was no more accurate and cost a sixth of the time.)
 inline float erfc_approx(float x) {
   const float z = std::fabs(x);
-  const float u = x * x;
-  float e = 7.847259129271922e-05f;
-  e = e * u - 8.008189323769205e-04f;
-  e = e * u + 5.188098889458412e-03f;
-  e = e * u - 2.6853691099738536e-02f;
-  e = e * u + 1.1283582247993257e-01f;
-  e = e * u - 3.761262556739928e-01f;
-  e = e * u + 1.1283791656893227f;
-  const float near = 1.0f - x * e;
   const float t = 1.0f / (1.0f + 0.5f * z);
   float p = 0.17087277f;
   p = p * t - 0.82215223f;
@@ -58,9 +49,8 @@ inline float erfc_approx(float x) {
   p = p * t + 0.37409196f;
   p = p * t + 1.00002368f;
   p = p * t - 1.26551223f;
-  const float r = t * exp_approx(p - u);
-  const float far = x >= 0.0f ? r : 2.0f - r;
-  return z <= 1.0f ? near : far;
+  const float r = t * exp_approx(p - x * x);
+  return x >= 0.0f ? r : 2.0f - r;
 }
 
 // The standard normal CDF via erfc, which keeps its relative accuracy in the far left tail where
