@@ -22,16 +22,19 @@
 // U_s v_s and U_s^T k_s are both sums of rows, which vectorise). Neither keeps anything of size
 // T x F x Dv: the forward saves only den_t (B, H, T), and out_t is the output itself.
 // normalize = false: out_t = num_t, so dnum_t = g_t and every dden / z / w term is absent.
-// With a fused feature map (KernelMap::EluPlusOne) each token's features are computed where
-// they are used, and dq, dk above are multiplied by phi'(raw q), phi'(raw k) on the way out.
+// The forward and all three backward sweeps are one primitive, `scan` (a rank-1 update of a
+// running matrix, then its product with a vector, token after token), run on blocks of tokens
+// whose rows a task first gathers into small contiguous buffers.
+// With a fused feature map (KernelMap::EluPlusOne) the features are computed as the rows are
+// gathered, and dq, dk above are multiplied by phi'(raw q), phi'(raw k) on the way out.
 // The tasks read and write rows through a Layout: (B, H, T, d) tensors, or the packed
-// projection (B, T, 2 H F + H Dv) and a (B, T, H Dv) output, without copies.
+// projection (B, T, 2 H F + H Dv) and a (B, T, H Dv) output.
 #include "causal_linear.h"
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <cstring>
+#include <initializer_list>
 #include <tuple>
 #include <vector>
 
@@ -339,10 +342,15 @@ void backward_task(const Problem& p, int64_t n, const float* g, const float* out
   float* M = thread_scratch(2 * F * Dv + F + Tb * (3 * F + 2 * Dv + 1 + std::max(F, Dv)));
   float *Mt = M + F * Dv, *m = Mt + F * Dv, *qf = m + F, *kf = qf + Tb * F, *sl = kf + Tb * F;
   float *vb = sl + Tb * F, *dn = vb + Tb * Dv, *dden = dn + Tb * Dv, *acc = dden + Tb;
-  // Gathers token t0 + i's features, v, dnum, dden and (for dq: q's, for dk: k's) slopes.
-  auto gather = [&](int64_t t0, int64_t nb, bool q_slopes, bool k_slopes) {
-    for (int64_t i = 0; i < nb; ++i) {
-      const int64_t t = t0 + i;
+  // Gathers token t0 + i's features, v, dnum, dden and (for dq: q's, for dk: k's) slopes, in
+  // the sweep's direction, asking for the rows some tokens ahead in that direction.
+  auto gather = [&](int64_t t0, int64_t nb, bool q_slopes, bool k_slopes, bool reverse) {
+    for (int64_t s = 0; s < nb; ++s) {
+      const int64_t i = reverse ? nb - 1 - s : s, t = t0 + i;
+      if (reverse)
+        prefetch_token(p, r, t - kPrefetchAhead, g, out, nullptr, dk, dv);
+      else
+        prefetch_token(p, r, t + kPrefetchAhead, g, out, dq);
       const float *qraw = row(p.q, p.lq, r.q, t), *kraw = row(p.k, p.lk, r.k, t);
       features_into(p, qraw, qf + i * F);
       features_into(p, kraw, kf + i * F);
@@ -359,9 +367,7 @@ void backward_task(const Problem& p, int64_t n, const float* g, const float* out
     std::fill(m, m + F, 0.0f);
     for (int64_t t0 = 0; t0 < T; t0 += Tb) {
       const int64_t nb = std::min(Tb, T - t0);
-      for (int64_t t = t0 + kPrefetchAhead; t < t0 + nb + kPrefetchAhead; ++t)
-        prefetch_token(p, r, t, g, out, dq);
-      gather(t0, nb, true, false);
+      gather(t0, nb, true, false, false);
       // S^T += v_t k_t^T and acc_t = S_t dnum_t: sum_j dnum_t[j] S^T[j, :], j ascending.
       scan(M, Dv, F, nb, false, vb, kf, dn, acc);
       for (int64_t i = 0; i < nb; ++i) {
@@ -380,9 +386,7 @@ void backward_task(const Problem& p, int64_t n, const float* g, const float* out
     const int64_t blocks = (T + Tb - 1) / Tb;
     for (int64_t blk = blocks - 1; blk >= 0; --blk) {
       const int64_t t0 = blk * Tb, nb = std::min(Tb, T - t0);
-      for (int64_t t = t0 - kPrefetchAhead; t < t0 + nb - kPrefetchAhead; ++t)
-        prefetch_token(p, r, t, g, out, nullptr, dk, dv);
-      gather(t0, nb, false, dk != nullptr);
+      gather(t0, nb, false, dk != nullptr, true);
       if (dv) {  // U += q_t dnum_t^T and acc_t = U^T k_t: sum_f k_t[f] U[f, :], f ascending
         scan(M, F, Dv, nb, true, qf, dn, kf, acc);
         for (int64_t i = 0; i < nb; ++i) {
