@@ -123,7 +123,8 @@ struct Dims {
 TEST_CASE("causal_linear_attention: fused == naive reference, forward and gradients") {
   // F != Dv both ways; Dv = 7 / 9 / 16 hit the dot product's tail, main + tail and main paths.
   // T = 150, F = 37, Dv = 70: several token blocks (64 + 64 + 22), strips of rows with a
-  // shorter last one, and blocks of 16 or 32 columns plus a remainder, in both scan directions.
+  // shorter last one, and blocks of 16 or 32 columns plus a remainder, in both scan directions;
+  // T = 70, F = 64, Dv = 32: whole strips and whole column blocks only.
   for (Dims d : {Dims{2, 3, 17, 5, 7}, Dims{1, 2, 33, 24, 9}, Dims{2, 2, 40, 16, 16},
                  Dims{1, 1, 1, 3, 2}, Dims{1, 2, 150, 37, 70}, Dims{1, 1, 70, 64, 32}}) {
     for (bool normalize : {true, false}) {
