@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <string>
 
 #include <cblas.h>
 
@@ -35,6 +38,31 @@ constexpr int64_t kMinBlockRows = 256;
 }  // namespace
 
 void set_blas_threads(int n) { openblas_set_num_threads(n); }
+
+std::string blas_kernels() {
+  const char* name = openblas_get_corename();
+  return name ? name : "unknown";
+}
+
+std::string blas_kernel_advice(const std::string& kernels, bool coretype_set, bool has_avx2,
+                               bool has_avx512) {
+  // OpenBLAS's x86-64 targets without AVX (its generic fallbacks).
+  static const char* const kPreAvx[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
+                                        "Atom", "Opteron", "Opteron_SSE3", "Barcelona"};
+  const bool pre_avx = std::find(std::begin(kPreAvx), std::end(kPreAvx), kernels) != std::end(kPreAvx);
+  if (coretype_set || !pre_avx || !(has_avx2 || has_avx512)) return "";
+  const char* better = has_avx512 ? "SkylakeX" : "Haswell";
+  return std::string("OpenBLAS runs its generic '") + kernels + "' kernels on this CPU, which has " +
+         (has_avx512 ? "AVX-512" : "AVX2") + ": sgemm, most of a training step, would run several times " +
+         "faster with OPENBLAS_CORETYPE=" + better + " in the environment";
+}
+
+std::string blas_kernel_advice() {
+  __builtin_cpu_init();
+  return blas_kernel_advice(blas_kernels(), std::getenv("OPENBLAS_CORETYPE") != nullptr,
+                            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
+                            __builtin_cpu_supports("avx512f"));
+}
 
 void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

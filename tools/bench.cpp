@@ -1,11 +1,25 @@
 // `nanoattn bench ...`: benchmarks are commands, never part of the test suite.
+#include <cstdio>
+#include <string>
+
 #include "commands.h"
+#include "nanoattn/blas.h"
 
 namespace na::cli {
+
+void print_blas_advice() {
+  static const bool printed = [] {
+    const std::string advice = blas_kernel_advice();
+    if (!advice.empty()) std::fprintf(stderr, "nanoattn: note: %s (README: Performance vs PyTorch)\n", advice.c_str());
+    return true;
+  }();
+  (void)printed;
+}
 
 void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks (never part of the test suite)");
   bench->require_subcommand(1);
+  bench->parse_complete_callback(print_blas_advice);
   add_linear_bench(*bench);
   add_attention_bench(*bench);
   add_train_bench(*bench);

@@ -154,7 +154,7 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
                       {"threads", num_threads()}, {"batch_size", r.train.batch_size}, {"seq_len", r.train.seq_len},
                       {"steps", a.steps}, {"tokens_per_s", t.tokens_per_s}, {"step_median_s", t.step_median_s},
                       {"peak_rss_mib", peak_rss_mib()}, {"tape_mib", tape().arena().capacity() / 1048576.0},
-                      {"sgemm_gflops", gflops}, {"model_gflops", model_gflops},
+                      {"sgemm_gflops", gflops}, {"openblas_kernels", blas_kernels()}, {"model_gflops", model_gflops},
                       {"mfu", model_gflops / gflops}};
   if (!a.json) {
     std::printf("bench train %s/%s: %lld parameters, batch %lld x %lld tokens, %d threads, %lld warm-up + %lld "
@@ -163,7 +163,8 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
                 (long long)a.steps);
     std::printf("  tokens/s      %.0f\n  step median   %.1f ms\n  peak RSS      %.0f MiB (tape arena %.0f MiB)\n",
                 t.tokens_per_s, t.step_median_s * 1e3, peak_rss_mib(), tape().arena().capacity() / 1048576.0);
-    std::printf("  sgemm         %.1f GFLOP/s (measured now, all threads)\n", gflops);
+    std::printf("  sgemm         %.1f GFLOP/s (OpenBLAS %s kernels, measured now, all threads)\n", gflops,
+                blas_kernels().c_str());
     std::printf("  model         %.1f GFLOP/s (6 x params + 12 x layers x d_model x span per token), MFU %.2f\n",
                 model_gflops, model_gflops / gflops);
   }

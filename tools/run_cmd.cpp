@@ -167,7 +167,10 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--only", a->only, "train only the named runs (repeatable)");
   cmd->add_flag("--resume", a->resume, "continue each run from its newest checkpoint; finished runs are skipped");
   cmd->add_flag("--overwrite", a->overwrite, "start runs again even if their folders hold checkpoints");
-  cmd->callback([a] { run_experiment(*a); });
+  cmd->callback([a] {
+    print_blas_advice();
+    run_experiment(*a);
+  });
 }
 
 }  // namespace na::cli

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 
 namespace na {
 
@@ -37,5 +38,16 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 // Pins OpenBLAS to one thread (done automatically when libnanoattn loads). The benchmark
 // uses set_blas_threads to measure plain multi-threaded sgemm as a baseline.
 void set_blas_threads(int n);
+
+// The kernels OpenBLAS chose for this CPU ("SkylakeX", "Haswell", "Prescott", ...).
+std::string blas_kernels();
+
+// Advice for when OpenBLAS runs pre-AVX kernels on a CPU that has AVX2 or AVX-512 (an OpenBLAS
+// older than the CPU falls back to "Prescott": sgemm 4-6x slower), unless OPENBLAS_CORETYPE
+// was set on purpose: which setting selects the faster kernels. Empty when there is none.
+std::string blas_kernel_advice(const std::string& kernels, bool coretype_set, bool has_avx2,
+                               bool has_avx512);
+// The advice for this process's OpenBLAS, environment and CPU.
+std::string blas_kernel_advice();
 
 }  // namespace na
