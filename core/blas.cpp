@@ -58,10 +58,14 @@ std::string blas_kernel_advice(const std::string& kernels, bool coretype_set, bo
 }
 
 std::string blas_kernel_advice() {
+#if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   return blas_kernel_advice(blas_kernels(), std::getenv("OPENBLAS_CORETYPE") != nullptr,
                             __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
                             __builtin_cpu_supports("avx512f"));
+#else
+  return "";  // the kernel names above are x86's
+#endif
 }
 
 void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
