@@ -30,7 +30,8 @@ struct GradCheck {
   // For functions with kinks (relu feature maps) or near-singular points: skip an element
   // whose slopes over [-2h, 2h] (central at h and 2h, one-sided at h) disagree by more than
   // kink_tol (relative), i.e. where no finite difference is meaningful; fail if more than
-  // max_skipped of an input's elements are skipped. The report says how many were.
+  // max_skipped of an input's elements are skipped. The report says how many were. An element
+  // checked has the spread of its slopes added to its allowance (the estimate's uncertainty).
   bool skip_kinks = false;
   double kink_tol = 0.05;
   double max_skipped = 0.1;
@@ -53,11 +54,15 @@ Tensor random_tensor(const Shape& shape, uint64_t seed, float lo = -1.0f, float 
 Tensor random_away_from_zero(const Shape& shape, uint64_t seed, float margin = 0.1f,
                              float hi = 1.0f);
 
-// Runs f and g on the same inputs and reports the largest differences between the two
-// functions' outputs and their gradients (for fused-vs-composite checks). NaN, a lone
-// infinity or different output shapes count as an infinite difference.
+// Runs f and g (the reference) on the same inputs and reports the largest differences between
+// the two functions' outputs and their gradients (for fused-vs-composite checks), absolute and
+// relative to the magnitude of what is compared: out_rel is max |f - g| over the output divided
+// by g's largest |output|; grad_rel the same for each input's gradient, the worst input's.
+// Check the relative ones: a bound on float32 rounding scales with the values rounded. NaN, a
+// lone infinity or different output shapes count as an infinite difference.
 struct Agreement {
   double max_out_diff = 0, max_grad_diff = 0;
+  double out_rel = 0, grad_rel = 0;
 };
 Agreement compare(const Fn& f, const Fn& g, const std::vector<Tensor>& inputs);
 

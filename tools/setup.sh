@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev                # prediction dumps: chunks deflated in parallel
   doctest-dev               # tests
   libcli11-dev              # the nanoattn command line
+  nlohmann-json3-dev        # JSON outputs (--json, summary.json) and resumed metrics.jsonl
   python3-h5py python3-numpy python3-matplotlib  # analysis scripts (/usr/bin/python3)
   bible-kjv                 # the `kjv` corpus, built offline from its `bible` command
 )

@@ -52,7 +52,7 @@ echo "cli run/eval/sample/params ok"
 # bench train: one JSON line per run with the throughput fields, and a profile whose rows name
 # the ops and blocks of the model (a functional check; the numbers are not timed here).
 "$nanoattn" bench train exp.yaml --only softmax --steps 2 --warmup 1 --profile --json > bench.json
-python3 - bench.json <<'PY'
+/usr/bin/python3 - bench.json <<'PY'
 import json, sys
 j = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 assert j["run"] == "softmax" and j["tokens_per_s"] > 0 and j["peak_rss_mib"] > 0 and 0 < j["mfu"], j

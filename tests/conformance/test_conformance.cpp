@@ -6,8 +6,8 @@
 //   - agreement with the plugin's naive reference, forward and gradients (1e-5 / 1e-4 relative
 //     to the largest magnitude: both are float32 sums of the same terms in another order);
 //   - causality: changing tokens after t changes no output at <= t, bitwise;
-//   - for recurrent plugins: step-by-step == parallel forward, max abs diff <= 2e-5 at T = 64
-//     and <= 1e-4 at T = 512 with outputs of order 1, and a state whose size does not grow.
+//   - for recurrent plugins: step-by-step == parallel forward to 1e-5 of the largest output
+//     (see the test), and a state whose size does not grow.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -151,8 +151,14 @@ TEST_CASE("conformance: recurrent form equals the parallel forward") {
       double scale = max_abs(parallel);
       MESSAGE(c.label << " T=" << T << ": max |step - parallel| " << worst << " with outputs up to " << scale
                       << ", state " << state->bytes() << " bytes");
-      CHECK(scale > 0.2);  // outputs of order 1, so the tolerance means something
-      CHECK(worst <= (T <= 64 ? 2e-5 : 1e-4));
+      // Both forms make the same sums in the same order, but the projections are products of
+      // B rows in one and B*T rows in the other, which BLAS may block differently: each
+      // projected value then differs by up to ~C u (C = 16 terms, u = 6e-8 rounding), about
+      // 1e-6 relative, and the outputs by a few times that (measured up to 1.6e-7 of the
+      // largest output, with OpenBLAS's Haswell kernels). A dropped or extra token moves
+      // outputs by ~1/T of their size (>= 2e-3 here), far above this bound.
+      CHECK(scale > 0.2);  // outputs are not all ~0, so a bound relative to them means something
+      CHECK(worst <= 1e-5 * scale);
       CHECK(state->bytes() == bytes_first);
       CHECK(bytes_first > 0);
     }
