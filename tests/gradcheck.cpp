@@ -8,8 +8,6 @@
 #include <cstring>
 #include <sstream>
 #include <thread>
-#include <tuple>
-#include <utility>
 
 namespace na::testing {
 
@@ -269,22 +267,20 @@ Agreement compare(const Fn& f, const Fn& g, const std::vector<Tensor>& inputs) {
   std::vector<Tensor> gf = analytic(f, inputs, diff, r, nullptr, &of);
   std::vector<Tensor> gg = analytic(g, inputs, diff, r, nullptr, &og);
   if (of.shape() != og.shape()) return {INFINITY, INFINITY, INFINITY, INFINITY};
-  // The largest |f - g| over a pair of tensors and that divided by g's largest finite |value|.
-  auto worst = [](const Tensor& f_t, const Tensor& g_t) {
-    double diff = 0, scale = 0;
+  // Folds a pair of tensors into the largest |f - g| and g's largest finite |value|.
+  auto fold = [](const Tensor& f_t, const Tensor& g_t, double& diff, double& scale) {
     for (int64_t i = 0; i < f_t.numel(); ++i) {
       diff = std::max(diff, difference(f_t[i], g_t[i]));
       if (std::isfinite(g_t[i])) scale = std::max(scale, std::fabs(static_cast<double>(g_t[i])));
     }
-    return std::pair{diff, diff == 0 ? 0.0 : diff / scale};  // diff / 0 = inf: g is all zeros, f is not
   };
+  auto rel = [](double diff, double scale) { return diff == 0 ? 0.0 : diff / scale; };  // / 0: inf
   Agreement a;
-  std::tie(a.max_out_diff, a.out_rel) = worst(of, og);
-  for (size_t i = 0; i < gf.size(); ++i) {
-    auto [diff, rel] = worst(gf[i], gg[i]);
-    a.max_grad_diff = std::max(a.max_grad_diff, diff);
-    a.grad_rel = std::max(a.grad_rel, rel);
-  }
+  double out_scale = 0, grad_scale = 0;
+  fold(of, og, a.max_out_diff, out_scale);
+  for (size_t i = 0; i < gf.size(); ++i) fold(gf[i], gg[i], a.max_grad_diff, grad_scale);
+  a.out_rel = rel(a.max_out_diff, out_scale);
+  a.grad_rel = rel(a.max_grad_diff, grad_scale);
   return a;
 }
 

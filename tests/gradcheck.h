@@ -57,9 +57,10 @@ Tensor random_away_from_zero(const Shape& shape, uint64_t seed, float margin = 0
 // Runs f and g (the reference) on the same inputs and reports the largest differences between
 // the two functions' outputs and their gradients (for fused-vs-composite checks), absolute and
 // relative to the magnitude of what is compared: out_rel is max |f - g| over the output divided
-// by g's largest |output|; grad_rel the same for each input's gradient, the worst input's.
-// Check the relative ones: a bound on float32 rounding scales with the values rounded. NaN, a
-// lone infinity or different output shapes count as an infinite difference.
+// by g's largest |output|; grad_rel the same over all inputs' gradients (not input by input:
+// an input whose true gradient is 0 gets rounding residue sized by the others). Check the
+// relative ones: float32 rounding scales with the values rounded. NaN, a lone infinity or
+// different output shapes count as an infinite difference.
 struct Agreement {
   double max_out_diff = 0, max_grad_diff = 0;
   double out_rel = 0, grad_rel = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `nanoattn run`, `eval`, `sample` and `params` end to end on a tiny experiment: the files each
-# writes, the comparison table, and the RNN form giving the same bits per character (1e-4) and
+# writes, the comparison table, and the RNN form giving the same bits per character (1e-5 relative) and
 # the same text as the parallel form. Usage: cli_run.sh <nanoattn binary>
 set -euo pipefail
 nanoattn=$1
@@ -24,13 +24,13 @@ grep -q "| linear  | linear" run.log && grep -q "| softmax | softmax" run.log ||
 [ "$(wc -l < out/tiny/summary.csv)" = 3 ] || { echo "FAIL: summary.csv"; exit 1; }
 h5dump -H out/tiny/linear/checkpoint.h5 > /dev/null
 
-# eval: parallel and recurrent agree to 1e-4 bits per character.
+# eval: parallel and recurrent agree to 1e-5 of the bits per character (float32 rounding only).
 json_field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p"; }
 par=$("$nanoattn" eval out/tiny/linear/checkpoint.h5 --json | json_field bpc)
 rec=$("$nanoattn" eval out/tiny/linear/checkpoint.h5 --json --mode recurrent | json_field bpc)
 summary=$(json_field val_bpc < out/tiny/linear/summary.json)
 echo "val bpc: parallel $par, recurrent $rec, summary.json $summary"
-awk -v a="$par" -v b="$rec" -v s="$summary" 'BEGIN { d = a - b; e = a - s; exit !(d < 1e-4 && d > -1e-4 && e < 1e-9 && e > -1e-9) }' \
+awk -v a="$par" -v b="$rec" -v s="$summary" 'BEGIN { d = a - b; e = a - s; exit !(d < 1e-5 * a && d > -1e-5 * a && e < 1e-9 && e > -1e-9) }' \
   || { echo "FAIL: parallel and recurrent bpc differ"; exit 1; }
 
 # sample: the same seed gives the same text in both forms.

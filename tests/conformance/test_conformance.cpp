@@ -3,7 +3,7 @@
 // at it), in every declared test variant and every mode the plugin supports:
 //   - finite-difference gradients of the input and of every declared parameter (gradcheck
 //     defaults, see gradcheck.h, skipping elements that sit at a kink of a relu-type map);
-//   - agreement with the plugin's naive reference, forward and gradients (1e-5 / 1e-4 relative
+//   - agreement with the plugin's naive reference, forward and gradients (1e-5 relative
 //     to the largest magnitude: both are float32 sums of the same terms in another order);
 //   - causality: changing tokens after t changes no output at <= t, bitwise;
 //   - for recurrent plugins: step-by-step == parallel forward to 1e-5 of the largest output
@@ -82,10 +82,10 @@ TEST_CASE("conformance: agreement with the naive reference") {
     Tensor x = random_tensor({2, 24, 16}, 2);
     std::vector<Tensor> inputs = inputs_of(in, x);
     Agreement a = compare(attention_fn(in, false), attention_fn(in, true), inputs);
-    double out_scale = std::max(1.0, max_abs(forward_value(in, x)));
-    CHECK(a.max_out_diff <= 1e-5 * out_scale);
-    CHECK(a.max_grad_diff <= 1e-4 * out_scale * 24);  // parameter gradients sum over B*T tokens
-    MESSAGE(c.label << ": max |fused - reference| output " << a.max_out_diff << ", gradient " << a.max_grad_diff);
+    CHECK(a.out_rel <= 1e-5);
+    CHECK(a.grad_rel <= 1e-5);  // measured <= 4e-7 under OpenBLAS's generic, Haswell and SkylakeX kernels
+    MESSAGE(c.label << ": max |fused - reference| / largest |reference|: output " << a.out_rel << ", gradient "
+                    << a.grad_rel);
   }
 }
 

@@ -54,6 +54,9 @@ TEST_CASE("rng: philox is a pure function of (key, counter) with sane moments") 
     CHECK_MESSAGE((u[i] >= 0 && u[i] < 1), "uniform out of range at ", i);
     su += u[i], sn += n[i], sn2 += double(n[i]) * n[i];
   }
+  // Standard errors of these means over 1e5 draws: 9e-4, 3.2e-3 and 4.5e-3; the bounds are
+  // about 16, 3 and 9 of them (Approx allows epsilon * (1 + |value|)). The draws are fixed by
+  // the seeds, so this cannot flake; it catches a biased or mis-scaled generator.
   CHECK(su / 1e5 == doctest::Approx(0.5).epsilon(0.01));
   CHECK(sn / 1e5 == doctest::Approx(0.0).epsilon(0.01));
   CHECK(sn2 / 1e5 == doctest::Approx(1.0).epsilon(0.02));

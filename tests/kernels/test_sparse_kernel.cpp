@@ -9,7 +9,7 @@
 // kFixedScore + log(count of fixed entries of s) (-1e30 and a zeroed probability where the
 // count is 0), times [v; v].
 //
-// Tolerances: fused vs composite 1e-5 absolute (inputs in [-1, 1), float32 rounding only);
+// Tolerances: fused vs composite 1e-5 of the largest |value| compared (float32 rounding only);
 // finite differences: the gradcheck defaults; threads: bitwise.
 #include <doctest/doctest.h>
 

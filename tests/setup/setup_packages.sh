@@ -17,5 +17,5 @@ if /usr/bin/python3 "$top/tools/check_setup_packages.py" "$build" --setup "$work
 fi
 grep -q "package 'nlohmann-json3-dev' is used but" "$work/out.txt" || {
   echo "FAIL: the check failed without naming nlohmann-json3-dev"; cat "$work/out.txt"; exit 1; }
-echo "without nlohmann-json3-dev in setup.sh the check fails as it should:"
-grep nlohmann "$work/out.txt"
+echo "without nlohmann-json3-dev in setup.sh the check fails as it should, with:"
+grep nlohmann "$work/out.txt" | sed 's/^FAIL: /  /'
