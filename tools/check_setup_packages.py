@@ -100,6 +100,8 @@ def python_module_paths():
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
             for n in names:
                 modules.setdefault(n.split(".")[0], os.path.relpath(script, PROJECT))
+    if not os.path.exists(PYTHON):
+        return [], [f"{PYTHON} is not installed (the Python scripts run with it): run tools/setup.sh"]
     code = ("import importlib.util, sys\n"
             "for m in sys.argv[1:]:\n"
             "    s = importlib.util.find_spec(m)\n"

@@ -1,4 +1,4 @@
-// embedding. Tolerances: gradcheck defaults (linear in the table); vs the one-hot matmul 1e-6, or 1e-4 where 5000 positions sum in another order.
+// embedding. Tolerances: gradcheck defaults (linear in the table); vs the one-hot matmul 1e-6 of the largest |gradient|, or 1e-4 where 5000 positions sum in another order.
 #include <doctest/doctest.h>
 
 #include <cstdint>

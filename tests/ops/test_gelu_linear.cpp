@@ -1,6 +1,7 @@
 // gelu_linear: linear(gelu(h), w, b) with gelu(h) recomputed in the backward. Checked against
-// the composite it replaces (tight: a dropped GELU slope or a chunk written to the wrong rows
-// moves gradients by O(1)) and by finite differences (gradcheck defaults, see gradcheck.h).
+// the composite it replaces (relative to the largest |value|, tight: a dropped GELU slope or a
+// chunk written to the wrong rows moves gradients by O(1)) and by finite differences (gradcheck
+// defaults, see gradcheck.h).
 #include <doctest/doctest.h>
 
 #include "gradcheck.h"
