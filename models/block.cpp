@@ -2,6 +2,7 @@
 
 #include "model.h"
 #include "nanoattn/profile.h"
+#include "nanoattn/stop.h"
 
 namespace na {
 
@@ -63,11 +64,14 @@ std::string BlockRegistry::unknown(const std::string& name) const {
 }
 
 std::unique_ptr<Block> BlockRegistry::create(const std::string& name, BlockContext& ctx) const {
+  check_stop("building the model");
   auto it = blocks_.find(name);
   NA_CHECK(it != blocks_.end(), ctx.at(), unknown(name));
   std::unique_ptr<Block> b;
   try {
     b = it->second.second(ctx);
+  } catch (const Stopped&) {
+    throw;
   } catch (const Error& e) {
     // Errors from below the model (the plugin loader, the parameter store) do not know the
     // YAML file: say which block they came from. Errors that name the file pass unchanged.

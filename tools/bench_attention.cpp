@@ -20,6 +20,7 @@
 
 #include "commands.h"
 #include "plugin_loader.h"
+#include "nanoattn/stop.h"
 #include "plugin_options.h"
 
 namespace na::cli {
@@ -246,6 +247,7 @@ void run_attention_bench(AttentionBenchArgs a) {
         }
       });
       worker.join();
+      check_stop("benchmarking attention");  // a stop inside the worker only ended its row
       if (rss_ok && row.note.empty()) row.peak_rss_mib = (proc_status_kb("VmHWM:") - rss_before) / 1024.0;
       std::printf("%s\n", md_row(row, a).c_str());
       std::fflush(stdout);

@@ -61,6 +61,7 @@ void run_linear_bench(const LinearBenchArgs& a) {
   auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); };
   std::vector<double> tb, tt, ratio;
   for (int i = 0; i < a.repeats; ++i) {
+    check_stop("benchmarking linear");
     set_blas_threads(a.threads);
     pause();
     baseline();

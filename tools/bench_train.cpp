@@ -95,6 +95,7 @@ Timing time_steps(const Model& model, const std::vector<Parameter*>& params, Opt
   std::vector<double> t;
   double total = 0;
   for (int64_t i = 0; i < steps; ++i) {
+    check_stop("benchmarking training");
     const Batch batch = batcher.next(r.train.batch_size, r.train.seq_len);
     const auto s = Clock::now();
     train_step(model, params, opt, r.train, batch, Rng::mix(r.seed, uint64_t(i)), r.train.lr);

@@ -1,8 +1,11 @@
 // The nanoattn command line: `nanoattn <command> --help` describes each command.
 #include <cstdio>
+#include <filesystem>
+#include <new>
 
 #include "commands.h"
 #include "nanoattn/error.h"
+#include "nanoattn/stop.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"nanoattn: attention research on CPU (softmax vs linear attention and friends)"};
@@ -15,16 +18,32 @@ int main(int argc, char** argv) {
   na::cli::add_demo_command(app);
   na::cli::add_bench_command(app);
   na::cli::add_plugins_command(app);
+  na::install_stop_handlers();  // every command stops cleanly on Ctrl-C / SIGTERM
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const na::Stopped& e) {
+    std::fprintf(stderr, "nanoattn: %s\n", e.what());
+    return e.exit_code();
   } catch (const na::Error& e) {
     std::fprintf(stderr, "nanoattn: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "nanoattn: error: out of memory: lower the batch size, the sequence length or the model "
+                         "size\n");
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::fprintf(stderr, "nanoattn: error: %s: %s\n", e.path1().c_str(), e.code().message().c_str());
     return 1;
   } catch (const std::exception& e) {  // a bug: say so rather than abort
     std::fprintf(stderr, "nanoattn: internal error (please report it): %s\n", e.what());
     return 2;
+  }
+  if (const int sig = na::stop_signal()) {  // after the last safe point: the work is whole, but say so
+    std::fprintf(stderr, "nanoattn: %s came as the command finished: its outputs are complete\n",
+                 na::signal_name(sig).c_str());
+    return 128 + sig;
   }
   return 0;
 }

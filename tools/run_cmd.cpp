@@ -1,6 +1,8 @@
 // `nanoattn run experiment.yaml`: every run of an experiment, then the comparison table.
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <memory>
 
 #include "commands.h"
@@ -34,7 +36,7 @@ struct Resources {
 
   const Corpus& corpus(const CorpusSpec& s) {
     const std::string key = cat(s.name_or_path, "|", s.tokenizer, "|", s.val_fraction, "|", s.test_fraction, "|",
-                                s.max_vocab);
+                                s.max_vocab, "|", s.binary);
     auto& c = corpora[key];
     if (!c) c = std::make_unique<Corpus>(load_corpus(s));
     return *c;
@@ -47,6 +49,13 @@ struct Resources {
     return *r;
   }
 };
+
+std::string text_of(const fs::path& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
 
 // compare_to: does this run's final val evaluation need a dump (it compares, or is compared to)?
 bool needs_val_dump(const Experiment& exp, const RunConfig& r) {
@@ -89,7 +98,6 @@ void compare_runs(const fs::path& exp_dir, const std::vector<const RunConfig*>& 
 }
 
 void run_experiment(const RunArgs& a) {
-  install_stop_handlers();
   Experiment exp = load_experiment(a.experiment, a.sets);
   std::vector<const RunConfig*> runs;
   for (const RunConfig& r : exp.runs)
@@ -109,6 +117,7 @@ void run_experiment(const RunArgs& a) {
     NA_CHECK(r->train.seq_len <= probe.dims().max_len && r->eval_seq_len() <= probe.dims().max_len, r->where,
              "run '", r->name, "': train.seq_len ", r->train.seq_len, " / eval.seq_len ", r->eval_seq_len(),
              " exceed model.max_len ", probe.dims().max_len);
+    check_training_memory(*r, probe);
     const fs::path dir = exp_dir / r->name;
     NA_CHECK(a.resume || a.overwrite || !fs::exists(dir / "checkpoint.h5"), dir.string(),
              "already holds a checkpoint from an earlier run: pass --resume to continue it, --overwrite to "
@@ -130,6 +139,10 @@ void run_experiment(const RunArgs& a) {
     const bool dump_val = needs_val_dump(exp, *r);
     if (a.resume && fs::exists(dir / "summary.json") && fs::exists(dir / "checkpoint.h5")) {
       RunSummary s = read_summary((dir / "summary.json").string());
+      const fs::path saved = dir / "config.yaml";
+      const std::string changes = s.finished && fs::exists(saved) ? config_changes(text_of(saved), *r) : "";
+      NA_CHECK(changes.empty(), dir.string(), "run ", r->name, " finished with other settings (", changes,
+               "): pass --overwrite to train it again with these, or use a new --out folder");
       if (s.finished) {
         std::fprintf(stderr, "run %s: already finished (%s), skipped\n", r->name.c_str(), dir.c_str());
         const std::string dump = run_dump_path(dir.string(), "val");

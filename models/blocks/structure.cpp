@@ -52,9 +52,16 @@ class Repeat : public Block {
     const bool share = ctx.option<bool>("share", false);
     NA_CHECK(n_ > 0, ctx.at(), "repeat: n must be > 0, got ", n_);
     YAML::Node list = ctx.node_option("blocks");
+    const int64_t before = ctx.store().count();
     for (int64_t i = 0; i < (share ? 1 : n_); ++i) {
       std::string child = share ? path : path + "." + std::to_string(i);
       copies_.push_back(build_blocks(list, child, ctx.where(), ctx.dims(), ctx.store(), ctx.plugins()));
+      // From the first copy's size: do n copies fit (weights, gradients, AdamW's two moments)?
+      if (i == 0 && !share)
+        check_fits_in_memory(16.0 * static_cast<double>(ctx.store().count() - before) * static_cast<double>(n_),
+                             ctx.at(), cat("repeat: n = ", n_, " copies of ", ctx.store().count() - before,
+                                           " parameters (with gradients and optimizer state)"),
+                             "lower n, or set share: true");
     }
   }
   Var forward(const Var& x, const BlockInput& in) const override {

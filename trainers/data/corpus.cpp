@@ -156,6 +156,27 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+// A compressed archive or a binary file would train on its bytes without a word: refuse it,
+// naming what it looks like, unless data.binary says that is meant.
+void refuse_binary(const std::string& path, const std::string& text) {
+  struct Magic {
+    const char* bytes;
+    size_t size;
+    const char* what;
+  };
+  static const Magic magics[] = {{"\x1f\x8b", 2, "a gzip file (gunzip it)"},
+                                 {"PK\x03\x04", 4, "a zip archive (unzip it)"},
+                                 {"\xfd" "7zXZ\0", 6, "an xz file (unxz it)"},
+                                 {"BZh", 3, "a bzip2 file (bunzip2 it)"},
+                                 {"\x28\xb5\x2f\xfd", 4, "a zstd file (unzstd it)"}};
+  for (const Magic& m : magics)
+    NA_CHECK(text.compare(0, m.size, m.bytes, m.size) != 0, path, "the corpus looks like ", m.what,
+             ", not text; or set data.binary: true to train on its bytes as they are");
+  const size_t nul = text.find('\0');
+  NA_CHECK(nul == std::string::npos, path, "the corpus holds a NUL byte at offset ", nul,
+           ": a binary file, not text; give a text file, or set data.binary: true to train on its bytes");
+}
+
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 }  // namespace
@@ -202,6 +223,7 @@ Corpus load_corpus(const CorpusSpec& spec) {
   c.path = resolve_corpus_file(spec.name_or_path);
   std::string text = read_file(c.path);
   NA_CHECK(!text.empty(), c.path, "the corpus file is empty (0 bytes); give a file with text in it");
+  if (!spec.binary && !find_named(spec.name_or_path)) refuse_binary(c.path, text);  // named ones are checksummed
 
   // Byte cuts: train = [0, cut1), val = [cut1, cut2), test = [cut2, n).
   const size_t n = text.size();

@@ -14,6 +14,7 @@ struct CorpusSpec {
   std::string tokenizer = "char";  // "char" or "word"
   double val_fraction = 0.05, test_fraction = 0.05;  // ignored by enwik8 / text8 (fixed split)
   size_t max_vocab = 0;           // word level: at most this many tokens incl. <unk>; 0 = all
+  bool binary = false;            // train on a file that looks binary (NUL bytes, an archive) anyway
 };
 
 struct Corpus {

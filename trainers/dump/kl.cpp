@@ -1,11 +1,13 @@
 #include "dump/kl.h"
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <queue>
 
 #include "dump/kl_file.h"
 #include "nanoattn/error.h"
+#include "nanoattn/stop.h"
 
 namespace na {
 namespace {
@@ -101,7 +103,28 @@ struct Block {  // one block of rows of one dump
   }
 };
 
+// A damaged or foreign dump must not give a wrong mean: every id inside the vocabulary, every
+// log-probability and NLL finite.
+void check_values(const PredictionDump& d, const Block& x, int64_t at) {
+  const int64_t V = d.vocab_size();
+  const char* damaged = ": the dump is damaged: write it again with `nanoattn eval <checkpoint> --dump <file>`";
+  for (size_t i = 0; i < x.targets.size(); ++i) {
+    const int64_t k = at + int64_t(i);
+    NA_CHECK(x.tokens[i] >= 0 && x.tokens[i] < V, d.path(), "dataset /tokens holds ", x.tokens[i], " at token index ",
+             k, ", outside the vocabulary of ", V, damaged);
+    NA_CHECK(x.targets[i] >= 0 && x.targets[i] < V, d.path(), "dataset /targets holds ", x.targets[i],
+             " at token index ", k, ", outside the vocabulary of ", V, damaged);
+    NA_CHECK(std::isfinite(x.nll[i]), d.path(), "dataset /nll holds ", x.nll[i], " at token index ", k, damaged);
+    const float* row = &x.lp[static_cast<size_t>(i) * V];
+    for (int64_t v = 0; v < V; ++v)
+      NA_CHECK(std::isfinite(row[v]), d.path(), "dataset /logprobs holds ", row[v], " at token index ", k,
+               " (symbol ", v, ")", damaged);
+  }
+}
+
 void check_rows(const PredictionDump& A, const PredictionDump& B, const Block& a, const Block& b, int64_t at) {
+  check_values(A, a, at);
+  check_values(B, b, at);
   const auto& vocab = A.info().vocab;
   for (size_t i = 0; i < a.tokens.size(); ++i) {
     // Positions index the by-position arrays: a damaged file must not make them huge.
@@ -197,6 +220,7 @@ KlReport compare_dumps(const std::string& path_a, const std::string& path_b, con
   Block a, b;
   std::vector<double> scratch;
   for (int64_t at = 0; at < N; at += block) {
+    check_stop("comparing the dumps");
     const int64_t n = std::min(block, N - at);
     a.read(A, at, n);
     b.read(B, at, n);

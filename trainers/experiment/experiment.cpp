@@ -41,6 +41,7 @@ CorpusSpec parse_data(YamlSection s, const std::string& dir) {
   spec.val_fraction = s.get_real("val_fraction", spec.val_fraction, 0.0, 0.5);
   spec.test_fraction = s.get_real("test_fraction", spec.test_fraction, 0.0, 0.5);
   spec.max_vocab = static_cast<size_t>(s.get_int("max_vocab", 0, 0));
+  spec.binary = s.get<bool>("binary", false);
   s.finish();
   return spec;
 }
@@ -275,6 +276,7 @@ YAML::Node RunConfig::resolved() const {
   d["val_fraction"] = data.val_fraction;
   d["test_fraction"] = data.test_fraction;
   d["max_vocab"] = data.max_vocab;
+  if (data.binary) d["binary"] = true;  // only when set: older runs' saved settings stay comparable
   n["model"] = YAML::Clone(model);
   YAML::Node t = n["train"];
   t["steps"] = train.steps;

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "data/batcher.h"
+#include "nanoattn/stop.h"
 #include "recurrent.h"
 
 namespace na {
@@ -26,11 +27,16 @@ EvalResult evaluate(const Model& model, const std::vector<int32_t>& stream, int6
   const auto start = std::chrono::steady_clock::now();
   NoGrad no_grad;
   const int64_t V = model.dims().vocab;
+  check_fits_in_memory(4.0 * 3 * static_cast<double>(B) * static_cast<double>(T) * static_cast<double>(V), "evaluate",
+                       cat("evaluating ", B, " windows of ", T, " tokens at once (the logits and log-probabilities of ",
+                           "every token over ", V, " symbols)"),
+                       "lower eval.batch_size (or eval --batch-size)");
   const std::vector<EvalWindow> windows = eval_windows(stream, T);
   std::vector<int32_t> inputs, targets, positions, step_ids;
   std::vector<float> lp, nll;
   EvalResult result;
   for (size_t w = 0; w < windows.size();) {
+    check_stop("evaluating");
     // A group: up to B consecutive windows of the same length (only the last may be shorter).
     const int64_t len = static_cast<int64_t>(windows[w].length);
     size_t end = w;

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "nanoattn/rng.h"
+#include "nanoattn/stop.h"
 #include "recurrent.h"
 
 namespace na {
@@ -43,6 +44,7 @@ std::vector<int32_t> sample(const Model& model, const std::vector<int32_t>& prom
     }
   }
   for (int64_t n = 0; n < opt.tokens; ++n) {
+    check_stop("sampling");
     if (opt.mode == EvalMode::Recurrent) {
       Var logits = model.step(std::span<const int32_t>(&text.back(), 1), *state);
       std::copy(logits.value().data(), logits.value().data() + V, last.begin());

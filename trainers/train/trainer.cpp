@@ -32,9 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The plugins of the model's attention blocks: each block's own `plugin`, else the model's
@@ -53,6 +50,18 @@ void collect_plugins(const YAML::Node& n, const std::string& fallback, std::set<
 }
 
 }  // namespace
+
+void check_training_memory(const RunConfig& cfg, const Model& model) {
+  const double tokens = static_cast<double>(cfg.train.batch_size) * static_cast<double>(cfg.train.seq_len);
+  const double per_token = 3.0 * static_cast<double>(model.dims().vocab) +
+                           8.0 * static_cast<double>(model.dims().d_model) *
+                               static_cast<double>(std::max<int64_t>(1, model.params().blocks_built("attention")));
+  const double bytes = 8.0 * static_cast<double>(model.params().count()) + 4.0 * tokens * per_token;
+  check_fits_in_memory(bytes, cfg.where,
+                       cat("run '", cfg.name, "': a training step of train.batch_size ", cfg.train.batch_size,
+                           " x train.seq_len ", cfg.train.seq_len, " tokens"),
+                       "lower train.batch_size or train.seq_len");
+}
 
 std::string attention_plugins(const RunConfig& cfg) {
   std::set<std::string> used;
@@ -90,16 +99,39 @@ void write_summary(const std::string& path, const RunSummary& s) {
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
-std::string emit(const YAML::Node& n) {
+// One line of YAML for a value in an error message (long ones cut).
+std::string flow(const YAML::Node& n) {
+  if (!n) return "(not set)";
   YAML::Emitter e;
-  e << n;
-  return e.c_str();
+  e << YAML::Flow << n;
+  std::string s = e.c_str();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
 }
+
+// "key.path: old -> new" for each value that differs, maps and sequences of the same length
+// compared element by element.
+void diff_config(const YAML::Node& before, const YAML::Node& now, const std::string& path,
+                 std::vector<std::string>& out) {
+  auto child = [&](const std::string& k) { return path.empty() ? k : path + "." + k; };
+  if (before && now && before.IsMap() && now.IsMap()) {
+    std::vector<std::string> keys;
+    for (const auto& kv : before) keys.push_back(kv.first.Scalar());
+    for (const auto& kv : now)
+      if (!before[kv.first.Scalar()]) keys.push_back(kv.first.Scalar());
+    for (const std::string& k : keys) diff_config(before[k], now[k], child(k), out);
+  } else if (before && now && before.IsSequence() && now.IsSequence() && before.size() == now.size()) {
+    for (size_t i = 0; i < now.size(); ++i) diff_config(before[i], now[i], child(std::to_string(i)), out);
+  } else if (bool(before) != bool(now) || (before && YAML::Dump(before) != YAML::Dump(now))) {
+    out.push_back(cat(path, ": ", flow(before), " -> ", flow(now)));
+  }
+}
+
+}  // namespace
 
 // The run folder's checkpoint must come from the same settings, or resuming would silently
 // mix two experiments. The thread count, the time guard, prediction dumps and compare_to do not
 // change the numbers, so a run may resume on another machine, with more time or more outputs.
-void check_same_config(const std::string& ck_path, const std::string& saved, const RunConfig& cfg) {
+std::string config_changes(const std::string& saved, const RunConfig& cfg) {
   auto comparable = [](const std::string& text) {
     YAML::Node n = YAML::Load(text);
     n.remove("threads");
@@ -111,16 +143,14 @@ void check_same_config(const std::string& ck_path, const std::string& saved, con
     }
     return n;
   };
-  const YAML::Node before = comparable(saved), now = comparable(cfg.resolved_text());
-  std::string diff;
-  for (const auto& kv : now) {
-    const YAML::Node old = before[kv.first.Scalar()];
-    if (!old || emit(old) != emit(kv.second)) diff += (diff.empty() ? "" : ", ") + kv.first.Scalar();
-  }
-  if (diff.empty()) return;
-  throw Error(ck_path, cat("was written with different settings (differing sections: ", diff,
-                           "); resume with the original experiment file, or use a new --out folder"));
+  std::vector<std::string> changes;
+  diff_config(comparable(saved), comparable(cfg.resolved_text()), "", changes);
+  std::string list;
+  for (const std::string& c : changes) list += (list.empty() ? "" : ", ") + c;
+  return list;
 }
+
+namespace {
 
 class Session {
  public:
@@ -132,6 +162,7 @@ class Session {
         schedule_(cfg.train.lr, cfg.train.warmup, cfg.train.steps, cfg.train.min_lr_ratio),
         batcher_(corpus.train, cfg.seed),
         ck_path_((fs::path(opt.run_dir) / "checkpoint.h5").string()) {
+    check_training_memory(cfg, model_);
     summary_.run = cfg.name;
     summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
     summary_.params = model_.params().count();
@@ -168,7 +199,7 @@ class Session {
         summary_.steps = step_;
         return summary_;
       }
-      if (g_stop_signal || (t.time_limit > 0 && train_seconds_ >= t.time_limit)) {
+      if (stop_signal() || (t.time_limit > 0 && train_seconds_ >= t.time_limit)) {
         stopped_early = true;
         break;
       }
@@ -202,11 +233,10 @@ class Session {
     }
     summary_.steps = step_;
     summary_.finished = step_ >= t.steps;
-    if (g_stop_signal) {
+    if (const int sig = stop_signal()) {
       save();
       progress.finish();
-      throw Error(cfg_.name, cat("stopped by signal ", int(g_stop_signal), " at step ", step_, "; checkpoint ",
-                                 ck_path_, " is saved: continue with --resume"));
+      throw Stopped(sig, cat("stopped by ", signal_name(sig), " at step ", step_));  // train_run says what is kept
     }
     if (stopped_early)
       progress.message(cat("time_limit ", t.time_limit, " s reached at step ", step_, " of ", t.steps));
@@ -289,11 +319,14 @@ class Session {
     ck.best_val_bpc = summary_.best_val_bits;
     ck.elapsed_s = train_seconds_;
     save_checkpoint(ck_path_, ck);
+    saved_step_ = step_;
   }
 
   void restore() {
     Checkpoint ck = load_checkpoint(ck_path_);
-    check_same_config(ck_path_, ck.config_yaml, cfg_);
+    const std::string changes = config_changes(ck.config_yaml, cfg_);
+    NA_CHECK(changes.empty(), ck_path_, "was written with other settings (", changes,
+             "); resume with the original experiment file, or use a new --out folder");
     NA_CHECK(ck.tokenizer == corpus_.tokenizer.serialize(), ck_path_,
              "the corpus now gives another vocabulary than when the checkpoint was written; restore the "
              "original corpus file or start a new run");
@@ -305,7 +338,7 @@ class Session {
     load_parameters(model_.params(), ck, ck_path_);
     optimizer_->load_state(ck.optim, ck.optimizer_steps);
     batcher_.set_cursor(ck.data_cursor);
-    step_ = ck.step;
+    step_ = saved_step_ = ck.step;
     train_seconds_ = ck.elapsed_s;
     summary_.best_val_bits = ck.best_val_bpc;
   }
@@ -321,8 +354,15 @@ class Session {
   std::string ck_path_;
   std::vector<std::pair<std::string, std::string>> hashes_;
   RunSummary summary_;
-  int64_t step_ = 0;
+  int64_t step_ = 0, saved_step_ = -1;  // saved_step_: the step of the checkpoint on disk, -1 none
   double train_seconds_ = 0, last_grad_norm_ = 0;
+
+ public:
+  // What a stop in the middle of an evaluation or a save leaves: the last checkpoint.
+  std::string kept() const {
+    return saved_step_ < 0 ? "no checkpoint was written yet"
+                           : cat("checkpoint ", ck_path_, " (step ", saved_step_, ") is kept: continue with --resume");
+  }
 };
 
 }  // namespace
@@ -331,7 +371,11 @@ RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginReg
                      const TrainOptions& opt) {
   set_num_threads(static_cast<int>(cfg.threads));
   Session session(cfg, corpus, plugins, opt);
-  return session.run();
+  try {
+    return session.run();
+  } catch (const Stopped& s) {
+    throw Stopped(s.signal(), cat(s.message(), " (run ", cfg.name, "); ", session.kept()));
+  }
 }
 
 RunSummary read_summary(const std::string& path) {
@@ -360,11 +404,6 @@ RunSummary read_summary(const std::string& path) {
   s.wall_seconds = num("wall_seconds");
   s.finished = j.value("finished", false);
   return s;
-}
-
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
 }
 
 }  // namespace na

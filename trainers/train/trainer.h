@@ -14,6 +14,7 @@
 
 namespace na {
 
+class Model;
 class PluginRegistry;
 
 struct RunSummary {
@@ -41,17 +42,26 @@ struct TrainOptions {
   bool dump_val = false;      // dump the final val evaluation to run_dir/preds_val.h5 (compare_to)
 };
 
+// Trains (or resumes) one run. On SIGINT / SIGTERM (see nanoattn/stop.h) the current step
+// finishes, a checkpoint is written, and it throws Stopped saying what is kept and how to
+// resume; a stop during an evaluation keeps the last checkpoint as it was.
 RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins,
                      const TrainOptions& opt);
+
+// The settings that differ between a run's saved config (config.yaml, or a checkpoint's) and
+// cfg, as "train.steps: 40 -> 80, ..."; "" when none. The thread count, the time guard,
+// prediction dumps and compare_to do not change the numbers and are not compared.
+std::string config_changes(const std::string& saved, const RunConfig& cfg);
+
+// Refuses a run whose training step cannot fit in memory, before anything is allocated for it:
+// a lower bound of what a step needs (weights and gradients; logits and their gradients, and
+// a few d_model-wide activations per attention block, for every token of a batch).
+void check_training_memory(const RunConfig& cfg, const Model& model);
 
 // The attention plugins of a run's model, e.g. "softmax", "linear", "linear+softmax".
 std::string attention_plugins(const RunConfig& cfg);
 
 // Reads a finished run's summary.json (to skip it on --resume).
 RunSummary read_summary(const std::string& path);
-
-// Ctrl-C / SIGTERM: the current step finishes, a checkpoint is written, and train_run throws
-// an Error saying how to resume.
-void install_stop_handlers();
 
 }  // namespace na
