@@ -2,8 +2,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <memory>
+#include <sstream>
 
 #include "commands.h"
 #include "dump/kl.h"

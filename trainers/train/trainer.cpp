@@ -128,9 +128,9 @@ void diff_config(const YAML::Node& before, const YAML::Node& now, const std::str
 
 }  // namespace
 
-// The run folder's checkpoint must come from the same settings, or resuming would silently
-// mix two experiments. The thread count, the time guard, prediction dumps and compare_to do not
-// change the numbers, so a run may resume on another machine, with more time or more outputs.
+// A run resumed from a checkpoint must have its settings, or resuming would silently mix two
+// experiments. The thread count, the time guard, prediction dumps and compare_to do not change
+// the numbers, so a run may resume on another machine, with more time or more outputs.
 std::string config_changes(const std::string& saved, const RunConfig& cfg) {
   auto comparable = [](const std::string& text) {
     YAML::Node n = YAML::Load(text);
