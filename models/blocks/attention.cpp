@@ -35,7 +35,8 @@ class Attention : public Block {
     config.d_model = ctx.dims().d_model;
     const YAML::Node default_heads = defaults ? defaults["n_heads"] : YAML::Node();
     const bool has_default = default_heads && !default_heads.IsNull();
-    config.n_heads = ctx.option<int64_t>("n_heads", has_default ? parse_heads(default_heads, ctx.at(default_heads)) : 1);
+    const int64_t heads = has_default ? parse_heads(default_heads, ctx.at(default_heads)) : 1;
+    config.n_heads = ctx.option<int64_t>("n_heads", heads);
     config.max_len = ctx.dims().max_len;
     config.causal = ctx.dims().causal;
     config.seed = Rng::mix(ctx.store().seed(), stable_hash(path));  // e.g. favor's features, per layer

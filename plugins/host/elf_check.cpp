@@ -69,14 +69,16 @@ std::string ident_problem(const unsigned char* ident, size_t n, uint64_t size) {
 // The fixed-size header: machine, type, and where the program header table is.
 std::string header_problem(const Elf64_Ehdr& h, uint64_t size) {
   if (kHostMachine != 0 && h.e_machine != kHostMachine)
-    return cat("built for ", elf_machine_name(h.e_machine), " (ELF machine ", h.e_machine, "), but this nanoattn runs on ",
-               elf_machine_name(kHostMachine), " (", kHostMachine, "): rebuild the plugin on or for this machine");
+    return cat("built for ", elf_machine_name(h.e_machine), " (ELF machine ", h.e_machine,
+               "), but this nanoattn runs on ", elf_machine_name(kHostMachine), " (", kHostMachine,
+               "): rebuild the plugin on or for this machine");
   if (h.e_type != ET_DYN)
     return cat("an ELF ", h.e_type == ET_EXEC ? "executable" : h.e_type == ET_REL ? "object file (.o)" : "file",
                ", not a shared library: build the plugin with nanoattn_add_attention_plugin");
   if (h.e_phnum == 0) return cat("corrupt: a shared library without program headers cannot be loaded", kRebuild);
   if (h.e_phentsize != sizeof(Elf64_Phdr))
-    return cat("corrupt: program headers of ", h.e_phentsize, " bytes, but 64-bit ELF has ", sizeof(Elf64_Phdr), kRebuild);
+    return cat("corrupt: program headers of ", h.e_phentsize, " bytes, but 64-bit ELF has ", sizeof(Elf64_Phdr),
+               kRebuild);
   const uint64_t ph_bytes = uint64_t(h.e_phnum) * h.e_phentsize;
   if (!inside(h.e_phoff, ph_bytes, size))
     return cat("truncated: the program header table ends at byte ", h.e_phoff + ph_bytes, " but the file has ",

@@ -144,7 +144,8 @@ void apply_override(YAML::Node root, const std::string& assignment) {
     if (node.IsSequence()) {
       uint64_t idx = 0;  // not stoul: it reads "1x" as 1 and "-1" as a huge index
       if (!parse_integer(k, idx).empty())
-        throw Error("--set", cat("'", path, "': '", k, "' indexes a list, so it must be a number (0 is the first item)"));
+        throw Error("--set",
+                    cat("'", path, "': '", k, "' indexes a list, so it must be a number (0 is the first item)"));
       NA_CHECK(idx < node.size(), "--set", "'", path, "': index ", idx, " is past the end of a list of ",
                node.size());
       if (last) {
