@@ -12,6 +12,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "integer_text.h"
 #include "nanoattn/ops.h"
 
 namespace na {
@@ -134,6 +135,13 @@ T BlockContext::option(const std::string& key, const T& fallback) {
   asked_.insert(key);
   YAML::Node v = node_ ? node_[key] : YAML::Node();
   if (!v) return fallback;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // Not yaml-cpp's as<T>: one rule for integers everywhere (integer_text.h).
+    T x{};
+    const std::string why = v.IsScalar() ? parse_integer(v.Scalar(), x) : "must be an integer, got 'a map or list'";
+    if (!why.empty()) throw Error(at(v), cat("block '", type_, "': option '", key, "' ", why));
+    return x;
+  }
   try {
     return v.as<T>();
   } catch (const YAML::Exception&) {

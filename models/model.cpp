@@ -1,6 +1,7 @@
 #include "model.h"
 
 #include "init_scheme.h"
+#include "integer_text.h"
 #include "plugin_loader.h"
 
 namespace na {
@@ -14,11 +15,8 @@ int64_t positive(const YAML::Node& model, const std::string& key, const std::str
   YAML::Node v = model[key];
   NA_CHECK(v, mark(where, model), "model: '", key, "' is required");
   int64_t x = 0;
-  try {
-    x = v.as<int64_t>();
-  } catch (const YAML::Exception&) {
-    throw Error(mark(where, v), cat("model: '", key, "' must be an integer, got '", v.Scalar(), "'"));
-  }
+  const std::string why = v.IsScalar() ? parse_integer(v.Scalar(), x) : "must be an integer, got 'a map or list'";
+  if (!why.empty()) throw Error(mark(where, v), cat("model: '", key, "' ", why));
   NA_CHECK(x > 0, mark(where, v), "model: '", key, "' must be > 0, got ", x);
   return x;
 }

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_options.h"
 #include "commands.h"
 #include "plugin_loader.h"
 #include "nanoattn/stop.h"
@@ -81,6 +82,30 @@ std::map<std::string, std::string> given_options(const PluginInfo& info, const A
     if (declared(kv.substr(0, eq))) given[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   return given;
+}
+
+// The --option values, checked before anything runs as a YAML `options:` map is (a key no
+// plugin run declares, a wrong type, a value not among the choices): an error here exits 1, where
+// inside a configuration it would only be a skipped row.
+void validate_options(const PluginRegistry& reg, const AttentionBenchArgs& a) {
+  for (const std::string& kv : a.options) {
+    const std::string key = kv.substr(0, kv.find('='));
+    bool used = false;
+    for (const std::string& name : a.plugins)
+      for (const OptionSpec& s : reg.get(name).info->options) used = used || s.name == key;
+    if (used) continue;
+    // One plugin: the same message as an unknown key in YAML, with its valid options.
+    if (a.plugins.size() == 1) resolve_options(*reg.get(a.plugins[0]).info, {{key, ""}}, "--option " + kv);
+    std::string names;
+    for (const std::string& p : a.plugins) names += (names.empty() ? "" : ", ") + p;
+    throw Error("--option " + kv, cat("none of the plugins run (", names, ") has an option '", key,
+                                      "'; `nanoattn plugins` lists each plugin's options"));
+  }
+  for (const std::string& name : a.plugins) {
+    const PluginInfo& info = *reg.get(name).info;
+    for (const auto& [key, value] : given_options(info, a))
+      resolve_options(info, {{key, value}}, "--option " + key + "=" + value);
+  }
 }
 
 // One configuration, on the calling thread (a fresh one: its tape is empty).
@@ -187,18 +212,7 @@ void run_attention_bench(AttentionBenchArgs a) {
   if (a.plugins.empty())
     for (const LoadedPlugin& p : reg.plugins()) a.plugins.push_back(p.name);
   for (const std::string& name : a.plugins) reg.get(name);  // unknown names fail before any run
-  // Every --option key must mean something to at least one plugin.
-  for (const std::string& kv : a.options) {
-    const std::string key = kv.substr(0, kv.find('='));
-    bool used = false;
-    for (const std::string& name : a.plugins)
-      for (const OptionSpec& s : reg.get(name).info->options) used = used || s.name == key;
-    NA_CHECK(used, "bench attention", "--option ", key, ": none of the plugins run (", [&] {
-      std::string n;
-      for (const std::string& p : a.plugins) n += (n.empty() ? "" : ", ") + p;
-      return n;
-    }(), ") declares it; `nanoattn plugins` lists each plugin's options");
-  }
+  validate_options(reg, a);
   const bool rss_ok = reset_peak_rss();
 
   const std::string mode_text = mode == Mode::Auto ? "causal where supported, else bidirectional"
@@ -295,14 +309,21 @@ void add_attention_bench(CLI::App& bench) {
   cmd->add_option("--sweep-lengths,--sequence-length,--lengths", a->lengths,
                   "sequence lengths, comma-separated (or repeated)")
       ->delimiter(',')
+      ->transform(integer_option<int64_t>())
       ->capture_default_str();
-  cmd->add_option("--batch-size,--batch", a->batch, "batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch-size,--batch", a->batch, "batch size")
+      ->transform(integer_option<int64_t>())
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--embedding-dim,--d-model", a->d_model, "model width C (heads x head dim)")
+      ->transform(integer_option<int64_t>())
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--num-heads,--heads", a->heads, "heads")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--num-heads,--heads", a->heads, "heads")
+      ->transform(integer_option<int64_t>())
+      ->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--projection-dim", a->projection_dim,
                   "projection dim: sets option k of the plugins that declare it (linformer)")
+      ->transform(integer_option<int64_t>())
       ->check(CLI::PositiveNumber);
   cmd->add_option("--option", a->options,
                   "plugin option key=value (repeatable; given to every plugin that declares the key)");
@@ -311,9 +332,12 @@ void add_attention_bench(CLI::App& bench) {
                 "run bidirectional only (skip causal-only plugins, with a note)");
   cmd->add_flag("--backward", a->backward, "time forward + backward as well as forward");
   cmd->add_option("--repeats", a->repeats, "timed repeats (after one warm-up)")
+      ->transform(integer_option<int>())
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", a->threads, "worker threads (0 = all cores)")
+      ->transform(integer_option<int>())
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--plugin-path", a->plugin_dirs, "extra folder to search for plugins (repeatable)");
   cmd->add_option("--csv", a->csv, "write the rows to this CSV file");
   cmd->add_option("--md", a->md, "write the table to this Markdown file");

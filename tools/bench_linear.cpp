@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_options.h"
 #include "commands.h"
 #include "nanoattn/core.h"
 #include "nanoattn/ops.h"
@@ -88,11 +89,26 @@ void run_linear_bench(const LinearBenchArgs& a) {
 void add_linear_bench(CLI::App& bench) {
   auto args = std::make_shared<LinearBenchArgs>();
   auto* lin = bench.add_subcommand("linear", "Tape linear layer vs plain cblas_sgemm GFLOP/s");
-  lin->add_option("--rows", args->rows, "rows of x")->check(CLI::PositiveNumber)->capture_default_str();
-  lin->add_option("--in", args->in, "input features")->check(CLI::PositiveNumber)->capture_default_str();
-  lin->add_option("--out", args->out, "output features")->check(CLI::PositiveNumber)->capture_default_str();
-  lin->add_option("--repeats", args->repeats, "timed repeats")->check(CLI::PositiveNumber)->capture_default_str();
-  lin->add_option("--threads", args->threads, "threads for both")->check(CLI::PositiveNumber)->capture_default_str();
+  lin->add_option("--rows", args->rows, "rows of x")
+      ->transform(integer_option<int>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  lin->add_option("--in", args->in, "input features")
+      ->transform(integer_option<int>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  lin->add_option("--out", args->out, "output features")
+      ->transform(integer_option<int>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  lin->add_option("--repeats", args->repeats, "timed repeats")
+      ->transform(integer_option<int>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  lin->add_option("--threads", args->threads, "threads for both")
+      ->transform(integer_option<int>())
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   lin->callback([args] { run_linear_bench(*args); });
 }
 

@@ -11,10 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_options.h"
 #include "commands.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "experiment/experiment.h"
+#include "integer_text.h"
 #include "model.h"
 #include "nanoattn/core.h"
 #include "plugin_loader.h"
@@ -41,6 +43,14 @@ double peak_rss_mib() {
   return u.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
+// An integer of the model YAML, which building the model has already checked (a whole number,
+// maybe written 2.0 or 1e1, which yaml-cpp's as<int64_t> would refuse).
+int64_t model_int(const YAML::Node& v, int64_t fallback) {
+  int64_t x = fallback;
+  if (v && v.IsScalar()) parse_integer(v.Scalar(), x);
+  return x;
+}
+
 // How many attention layers run in a forward pass: `repeat` multiplies, containers recurse.
 int64_t attention_layers(const YAML::Node& blocks) {
   int64_t n = 0;
@@ -50,7 +60,7 @@ int64_t attention_layers(const YAML::Node& blocks) {
       const YAML::Node& o = kv.second;
       if (type == "attention") n += 1;
       if (type == "residual" && o["body"]) n += attention_layers(o["body"]);
-      if (type == "repeat" && o["blocks"]) n += (o["n"] ? o["n"].as<int64_t>() : 1) * attention_layers(o["blocks"]);
+      if (type == "repeat" && o["blocks"]) n += model_int(o["n"], 1) * attention_layers(o["blocks"]);
     }
   }
   return n;
@@ -63,8 +73,7 @@ double flops_per_token(const RunConfig& r, const Model& m) {
   const std::string plugin = r.model["attention"] && r.model["attention"]["plugin"]
                                  ? r.model["attention"]["plugin"].Scalar() : "softmax";
   const int64_t d = m.dims().d_model;
-  const int64_t heads = r.model["attention"] && r.model["attention"]["n_heads"]
-                            ? r.model["attention"]["n_heads"].as<int64_t>() : 1;
+  const int64_t heads = r.model["attention"] ? model_int(r.model["attention"]["n_heads"], 1) : 1;
   const double span = plugin == "linear" ? double(d / heads) : double(r.train.seq_len);
   return 6.0 * double(m.params().count()) + 12.0 * double(attention_layers(r.model["blocks"])) * d * span;
 }
@@ -92,6 +101,7 @@ struct Timing {
 
 Timing time_steps(const Model& model, const std::vector<Parameter*>& params, Optimizer& opt, const RunConfig& r,
                   Batcher& batcher, int64_t steps) {
+  if (steps == 0) return {};  // --warmup 0: nothing to time (the median below needs a step)
   std::vector<double> t;
   double total = 0;
   for (int64_t i = 0; i < steps; ++i) {
@@ -208,8 +218,12 @@ void add_train_bench(CLI::App& bench) {
   auto* cmd = bench.add_subcommand("train", "Training tokens/s, step time, peak RSS and MFU of each run of an "
                                             "experiment; --profile shows where a step goes");
   cmd->add_option("experiment", a->experiment, "experiment YAML file")->required();
-  cmd->add_option("--steps", a->steps, "timed steps")->capture_default_str();
-  cmd->add_option("--warmup", a->warmup, "untimed steps first")->capture_default_str();
+  cmd->add_option("--steps", a->steps, "timed steps")
+      ->transform(integer_option<int64_t>())
+      ->capture_default_str();
+  cmd->add_option("--warmup", a->warmup, "untimed steps first")
+      ->transform(integer_option<int64_t>())
+      ->capture_default_str();
   cmd->add_option("--only", a->only, "bench only the named runs (repeatable; peak RSS is per process, so "
                                      "bench one run per process to compare memory)");
   cmd->add_option("--set", a->sets, "override a setting, as for `nanoattn run` (repeatable)");

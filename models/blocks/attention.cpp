@@ -1,6 +1,7 @@
 // attention: any attention plugin, by name, with its options validated against what the plugin
 // declares; the plugin's declared parameters are created under this block's path.
 #include "block.h"
+#include "integer_text.h"
 #include "model.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
@@ -9,12 +10,12 @@
 namespace na {
 namespace {
 
-int64_t parse_heads(const std::string& text, const std::string& at) {
-  try {
-    return std::stoll(text);
-  } catch (const std::exception&) {
-    throw Error(at, cat("model.attention: n_heads must be an integer, got '", text, "'"));
-  }
+// The model's `attention: {n_heads: ...}` default (a block's own n_heads is read by option<>).
+int64_t parse_heads(const YAML::Node& v, const std::string& at) {
+  int64_t heads = 0;
+  const std::string why = v.IsScalar() ? parse_integer(v.Scalar(), heads) : "must be an integer, got 'a map or list'";
+  if (!why.empty()) throw Error(at, cat("model.attention: n_heads ", why));
+  return heads;
 }
 
 class Attention : public Block {
@@ -32,7 +33,10 @@ class Attention : public Block {
     const LoadedPlugin& loaded = ctx.plugins().get(plugin);
     AttentionConfig config;
     config.d_model = ctx.dims().d_model;
-    config.n_heads = ctx.option<int64_t>("n_heads", parse_heads(fallback("n_heads", "1"), ctx.at(defaults)));
+    const YAML::Node default_heads = defaults ? defaults["n_heads"] : YAML::Node();
+    const bool has_default = default_heads && !default_heads.IsNull();
+    const int64_t heads = has_default ? parse_heads(default_heads, ctx.at(default_heads)) : 1;
+    config.n_heads = ctx.option<int64_t>("n_heads", heads);
     config.max_len = ctx.dims().max_len;
     config.causal = ctx.dims().causal;
     config.seed = Rng::mix(ctx.store().seed(), stable_hash(path));  // e.g. favor's features, per layer

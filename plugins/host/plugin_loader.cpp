@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "elf_check.h"
+
 namespace na {
 
 namespace fs = std::filesystem;
@@ -66,6 +68,8 @@ bool PluginRegistry::load_file(const std::string& path) {
     rejected_.push_back({path, std::move(why)});
     return false;
   };
+  // dlopen trusts the file's headers: a truncated or foreign file could crash it (SIGBUS).
+  if (std::string why = elf_problem(path); !why.empty()) return reject(why);
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* err = dlerror();

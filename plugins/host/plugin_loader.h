@@ -5,7 +5,8 @@
 //   2. NANOATTN_PLUGIN_PATH (colon-separated)
 //   3. the folder bundled with this libnanoattn: <dir of libnanoattn.so>/nanoattn/plugins,
 //      which is both the build tree's and the install prefix's lib/nanoattn/plugins
-// Every *.so there is opened with RTLD_NOW | RTLD_LOCAL and asked for its descriptor; a file
+// Every *.so there has its ELF headers checked first (elf_check.h: a truncated or foreign file
+// would crash dlopen), is opened with RTLD_NOW | RTLD_LOCAL and asked for its descriptor; a file
 // that is not a plugin, or was built for another ABI, is recorded with the reason and skipped.
 // Libraries are never closed: objects they made may outlive any scope we could track.
 #pragma once

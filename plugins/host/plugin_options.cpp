@@ -1,8 +1,9 @@
 #include "plugin_options.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdlib>
+
+#include "integer_text.h"
 
 namespace na {
 
@@ -17,17 +18,15 @@ std::string choices_str(const OptionSpec& s) {
 // Parses one value of `spec`'s type from its text; throws naming `where` and the option.
 OptionValue parse_value(const PluginInfo& info, const OptionSpec& spec, const std::string& text,
                         const std::string& where) {
-  auto fail = [&](const char* want) -> OptionValue {
-    throw Error(where, cat("option '", spec.name, "' of plugin '", info.name, "' must be ", want,
-                           ", got '", text, "'.\nValid options:\n", describe_options(info)));
+  auto complain = [&](const std::string& what) -> OptionValue {
+    throw Error(where, cat("option '", spec.name, "' of plugin '", info.name, "' ", what, ".\nValid options:\n",
+                           describe_options(info)));
   };
-  const char* b = text.data();
-  const char* e = b + text.size();
+  auto fail = [&](const std::string& want) { return complain(cat("must be ", want, ", got '", text, "'")); };
   switch (spec.type) {
     case OptionType::Int: {
       int64_t v = 0;
-      auto r = std::from_chars(b, e, v);
-      if (r.ec != std::errc() || r.ptr != e) return fail("an integer");
+      if (std::string why = parse_integer(text, v); !why.empty()) return complain(why);
       return v;
     }
     case OptionType::Float: {
@@ -43,7 +42,7 @@ OptionValue parse_value(const PluginInfo& info, const OptionSpec& spec, const st
     case OptionType::String:
       if (!spec.choices.empty() &&
           std::find(spec.choices.begin(), spec.choices.end(), text) == spec.choices.end())
-        return fail(("one of " + choices_str(spec)).c_str());
+        return fail("one of " + choices_str(spec));
       return text;
   }
   return fail("valid");

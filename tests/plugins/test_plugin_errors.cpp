@@ -48,7 +48,8 @@ TEST_CASE("plugin errors: a file that is not a shared library at all") {
   std::string bogus = std::string(NANOATTN_TEST_BINARY_DIR) + "/not_a_library.so";
   { FILE* f = std::fopen(bogus.c_str(), "w"); std::fputs("hello", f); std::fclose(f); }
   CHECK_FALSE(reg.load_file(bogus));
-  CHECK(rejection_of(reg, "not_a_library.so").find("cannot be loaded") != std::string::npos);
+  CHECK(rejection_of(reg, "not_a_library.so").find("not a shared library: it does not start with the ELF magic bytes") !=
+        std::string::npos);
 }
 
 TEST_CASE("plugin errors: unknown options and wrong types in YAML list the valid options") {
@@ -69,6 +70,31 @@ TEST_CASE("plugin errors: unknown options and wrong types in YAML list the valid
   CHECK(o.get_int("nu") == 3);
   CHECK_FALSE(o.get_bool("normalize"));
   CHECK(o.get_float("eps") == doctest::Approx(1e-6));  // defaulted
+}
+
+TEST_CASE("plugin options: an integer option refuses a fraction or an out-of-range value, from YAML and key=value") {
+  PluginRegistry reg;
+  const PluginInfo& info = *reg.get("linear").info;
+  CHECK_THROWS_WITH_AS(resolve_options(info, YAML::Load("key_dim: 2.5\n"), "exp.yaml"),
+                       doctest::Contains("exp.yaml:1:10: option 'key_dim' of plugin 'linear' must be an integer, got '2.5' "
+                                         "(a fraction: give a whole number, e.g. 2 or 3).\nValid options:\n"),
+                       Error);
+  CHECK_THROWS_WITH_AS(resolve_options(info, YAML::Load("nu: 1e30\n"), "exp.yaml"),
+                       doctest::Contains("exp.yaml:1:5: option 'nu' of plugin 'linear' must be an integer, got '1e30' (out "
+                                         "of range: it must be between -9223372036854775808 and 9223372036854775807)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(resolve_options(info, {{"features", "99999999999999999999"}}, "--option features=99999999999999999999"),
+                       doctest::Contains("--option features=99999999999999999999: option 'features' of plugin 'linear' "
+                                         "must be an integer, got '99999999999999999999' (out of range"),
+                       Error);
+  CHECK_THROWS_WITH_AS(resolve_options(info, {{"key_dim", "0.5"}}, "--option key_dim=0.5"),
+                       doctest::Contains("(a fraction: give a whole number, e.g. 0 or 1)"), Error);
+  // A whole number in any plain form is that number.
+  Options o = resolve_options(info, YAML::Load("key_dim: 6.4e1\nnu: 0x3\nfeatures: 2.0\n"), "exp.yaml");
+  CHECK(o.get_int("key_dim") == 64);
+  CHECK(o.get_int("nu") == 3);
+  CHECK(o.get_int("features") == 2);
+  CHECK(resolve_options(info, {{"key_dim", "1e2"}}, "--option").get_int("key_dim") == 100);
 }
 
 TEST_CASE("plugin errors: a bidirectional-only plugin used causally is refused") {

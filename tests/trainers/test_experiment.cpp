@@ -161,6 +161,51 @@ TEST_CASE("bad experiment files: each error names the place and what is valid") 
   CHECK(error_of((t.dir / "absent.yaml").string()).find("no such experiment file") != std::string::npos);
 }
 
+TEST_CASE("integers: a fraction or an out-of-range value is refused, never rounded or wrapped") {
+  TempDir t;
+  const std::string i64 = "(out of range: it must be between -9223372036854775808 and 9223372036854775807)";
+  struct Case {
+    const char* what;
+    std::string text;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"a fraction", with(kBase, "steps: 50", "steps: 2.5"),
+       "bad.yaml:10:16: train.steps must be an integer, got '2.5' (a fraction: give a whole number, e.g. 2 or 3)"},
+      {"a fraction in exponent form", with(kBase, "every: 10", "every: 15e-1"),
+       "bad.yaml:11:15: eval.every must be an integer, got '15e-1' (a fraction"},
+      {"too large for 64 bits", with(kBase, "batch_size: 4", "batch_size: 99999999999999999999"),
+       "bad.yaml:10:32: train.batch_size must be an integer, got '99999999999999999999' " + i64},
+      {"too large, as an exponent", with(kBase, "steps: 50", "steps: 1e30"), "train.steps must be an integer, got '1e30' " + i64},
+      {"a negative seed", with(kBase, "seed: 7", "seed: -1"),
+       "bad.yaml:2:7: run.seed must be an integer, got '-1' (out of range: it must be between 0 and 18446744073709551615)"},
+      {"a seed past 64 bits", with(kBase, "seed: 7", "seed: 18446744073709551616"), "run.seed must be an integer"},
+      {"a fraction for a run's override", with(kBase, "{lr: 0.002}", "{lr: 0.002, warmup: 0.5}"),
+       "bad.yaml:16:32: train.warmup must be an integer, got '0.5' (a fraction: give a whole number, e.g. 0 or 1)"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    const std::string msg = error_of(t.write("bad.yaml", c.text));
+    CAPTURE(msg);
+    CHECK(msg.find(c.expected) != std::string::npos);
+  }
+  // --set values go through the same rule; a list index must be a whole number too.
+  const std::string path = t.write("study.yaml", kBase);
+  CHECK(error_of(path, {"train.steps=2.5"}).find("train.steps must be an integer, got '2.5' (a fraction") != std::string::npos);
+  CHECK(error_of(path, {"train.checkpoint_every=1e40"}).find("got '1e40' " + i64) != std::string::npos);
+  CHECK(error_of(path, {"model.blocks.1x.attention.n_heads=4"})
+            .find("'model.blocks.1x.attention.n_heads': '1x' indexes a list, so it must be a number") != std::string::npos);
+  CHECK(error_of(path, {"model.blocks.-1.attention.n_heads=4"}).find("'-1' indexes a list") != std::string::npos);
+  // An exact whole number is read in any plain form.
+  Experiment e = load_experiment(path, {"train.steps=1e3", "seed=0x10", "train.batch_size=8.0", "model.blocks.1e0.attention.n_heads=4"});
+  CHECK(e.runs[0].train.steps == 1000);
+  CHECK(e.runs[0].seed == 16);
+  CHECK(e.runs[0].train.batch_size == 8);
+  CHECK(e.runs[0].model["blocks"][1]["attention"]["n_heads"].Scalar() == "4");
+  CHECK(load_experiment(t.write("big.yaml", with(kBase, "seed: 7", "seed: 18446744073709551615"))).runs[0].seed ==
+        UINT64_MAX);
+}
+
 TEST_CASE("compare_to names another run; eval.dump and dump_dtype are checked and resolved") {
   TempDir t;
   const std::string ok = with(kBase, "    train: {lr: 0.002}", "    train: {lr: 0.002}\n    compare_to: softmax");

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "experiment/yaml_section.h"
+#include "integer_text.h"
 
 namespace na {
 namespace fs = std::filesystem;
@@ -142,12 +143,10 @@ void apply_override(YAML::Node root, const std::string& assignment) {
     const std::string& k = keys[i];
     const bool last = i + 1 == keys.size();
     if (node.IsSequence()) {
-      size_t idx = 0;
-      try {
-        idx = std::stoul(k);
-      } catch (const std::exception&) {
-        throw Error("--set", cat("'", path, "': '", k, "' indexes a list, so it must be a number"));
-      }
+      uint64_t idx = 0;  // not stoul: it reads "1x" as 1 and "-1" as a huge index
+      if (!parse_integer(k, idx).empty())
+        throw Error("--set",
+                    cat("'", path, "': '", k, "' indexes a list, so it must be a number (0 is the first item)"));
       NA_CHECK(idx < node.size(), "--set", "'", path, "': index ", idx, " is past the end of a list of ",
                node.size());
       if (last) {

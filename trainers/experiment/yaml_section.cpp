@@ -1,5 +1,7 @@
 #include "experiment/yaml_section.h"
 
+#include "integer_text.h"
+
 namespace na {
 
 std::string yaml_at(const std::string& where, const YAML::Node& n) {
@@ -18,6 +20,24 @@ void YamlSection::wrong_type(const std::string& key, const char* expected) const
   YAML::Node v = lookup(key);
   throw Error(yaml_at(where_, v), cat(name_, ".", key, " must be ", expected, ", got '",
                                       v.IsScalar() ? v.Scalar() : std::string("a map or list"), "'"));
+}
+
+namespace {
+template <class T>
+T to_integer(const YAML::Node& v, const std::string& where, const std::string& name) {
+  T x{};
+  const std::string why = v.IsScalar() ? parse_integer(v.Scalar(), x) : "must be an integer, got 'a map or list'";
+  if (!why.empty()) throw Error(yaml_at(where, v), cat(name, " ", why));
+  return x;
+}
+}  // namespace
+
+int64_t YamlSection::to_int64(const std::string& key, const YAML::Node& v) const {
+  return to_integer<int64_t>(v, where_, name_ + "." + key);
+}
+
+uint64_t YamlSection::to_uint64(const std::string& key, const YAML::Node& v) const {
+  return to_integer<uint64_t>(v, where_, name_ + "." + key);
 }
 
 int64_t YamlSection::get_int(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {

@@ -39,6 +39,10 @@ class YamlSection {
   // Const lookup: yaml-cpp's non-const operator[] may insert the key.
   YAML::Node lookup(const std::string& key) const { return static_cast<const YAML::Node&>(node_)[key]; }
   [[noreturn]] void wrong_type(const std::string& key, const char* expected) const;
+  // Integers by one rule everywhere (plugins/host/integer_text.h), not yaml-cpp's as<T>: a
+  // fraction or an out-of-range value is refused, never rounded or wrapped.
+  int64_t to_int64(const std::string& key, const YAML::Node& v) const;
+  uint64_t to_uint64(const std::string& key, const YAML::Node& v) const;
   YAML::Node node_;
   std::string name_, where_;
   std::set<std::string> asked_;
@@ -49,15 +53,21 @@ T YamlSection::get(const std::string& key, const T& fallback) {
   asked_.insert(key);
   YAML::Node v = lookup(key);
   if (!v || v.IsNull()) return fallback;
-  try {
-    if (!v.IsScalar()) throw YAML::Exception(YAML::Mark(), "");
-    return v.as<T>();
-  } catch (const YAML::Exception&) {
-    const char* expected = std::is_same_v<T, bool>            ? "true or false"
-                           : std::is_integral_v<T>             ? "an integer"
-                           : std::is_floating_point_v<T>       ? "a number"
-                                                               : "a string";
-    wrong_type(key, expected);
+  if constexpr (std::is_same_v<T, int64_t>) {
+    return to_int64(key, v);
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    return to_uint64(key, v);
+  } else {
+    static_assert(!std::is_integral_v<T> || std::is_same_v<T, bool>, "read integers as int64_t or uint64_t");
+    try {
+      if (!v.IsScalar()) throw YAML::Exception(YAML::Mark(), "");
+      return v.as<T>();
+    } catch (const YAML::Exception&) {
+      const char* expected = std::is_same_v<T, bool>        ? "true or false"
+                             : std::is_floating_point_v<T> ? "a number"
+                                                           : "a string";
+      wrong_type(key, expected);
+    }
   }
 }
 
