@@ -42,6 +42,11 @@ void check_tree(const YAML::Node& n, const std::string& path, int64_t& budget, i
   NA_CHECK(--budget >= 0 && depth <= 2500, yaml_at(path, n), "the experiment is nested deeper than 2500 or "
            "has more than 100000 values once its YAML aliases (*name) are expanded; is there an alias inside "
            "the map or list it refers to?");
+  // yaml-cpp writes a trailing \r unquoted and reads it back as a line end: config.yaml and
+  // checkpoints would not hold the settings the run used.
+  NA_CHECK(!n.IsScalar() || n.Scalar().find('\r') == std::string::npos, yaml_at(path, n), "'", n.Scalar(),
+           "' holds a carriage return (\\r), which config.yaml and checkpoints cannot keep: a script or file saved "
+           "with Windows or old Mac line ends?");
   for (const auto& it : n) {  // nothing for a scalar
     if (n.IsMap()) {
       check_tree(it.first, path, budget, depth + 1);
