@@ -23,15 +23,43 @@ std::string absolute_from(const std::string& dir, const std::string& path) {
   return (p.is_absolute() ? p : fs::path(dir) / p).lexically_normal().string();
 }
 
-YAML::Node load_yaml_file(const std::string& path) {
-  NA_CHECK(fs::exists(path), path, "no such experiment file");
+// `text` null: read the file at `path`; otherwise parse `text`, named `path` in errors.
+YAML::Node load_yaml_file(const std::string& path, const std::string* text) {
+  NA_CHECK(text || fs::exists(path), path, "no such experiment file");
   try {
-    return YAML::LoadFile(path);
+    return text ? YAML::Load(*text) : YAML::LoadFile(path);
   } catch (const YAML::ParserException& e) {
     throw Error(cat(path, ":", e.mark.line + 1, ":", e.mark.column + 1), cat("malformed YAML: ", e.msg));
   } catch (const YAML::Exception& e) {
     throw Error(path, cat("cannot read: ", e.what()));
   }
+}
+
+// yaml-cpp gives an anchor to its node before reading the node's content, so `&a {b: *a}` is a
+// map that contains itself, and a few aliases can also make a short text a huge tree ("billion
+// laughs"). Merging runs, --set, resolving and the model builder all walk the tree: such an
+// experiment is refused here instead of overflowing the stack or running for hours.
+void check_tree(const YAML::Node& n, const std::string& path, int64_t& budget, int depth = 0) {
+  NA_CHECK(--budget >= 0 && depth <= 2500, yaml_at(path, n), "the experiment is nested deeper than 2500 or "
+           "has more than 100000 values once its YAML aliases (*name) are expanded; is there an alias inside "
+           "the map or list it refers to?");
+  // yaml-cpp writes a trailing \r unquoted and reads it back as a line end: config.yaml and
+  // checkpoints would not hold the settings the run used.
+  NA_CHECK(!n.IsScalar() || n.Scalar().find('\r') == std::string::npos, yaml_at(path, n), "'", n.Scalar(),
+           "' holds a carriage return (\\r), which config.yaml and checkpoints cannot keep: a script or file saved "
+           "with Windows or old Mac line ends?");
+  for (const auto& it : n) {  // nothing for a scalar
+    if (n.IsMap()) {
+      check_tree(it.first, path, budget, depth + 1);
+      check_tree(it.second, path, budget, depth + 1);
+    } else {
+      check_tree(static_cast<const YAML::Node&>(it), path, budget, depth + 1);
+    }
+  }
+}
+void check_tree(const YAML::Node& n, const std::string& path) {
+  int64_t budget = 100000;
+  check_tree(n, path, budget);
 }
 
 CorpusSpec parse_data(YamlSection s, const std::string& dir) {
@@ -179,8 +207,9 @@ RunConfig parse_run(const YAML::Node& node, const std::string& where, const std:
   r.threads = s.get_int("threads", 0, 0, 1024);
   r.plugin_paths = parse_paths(s.node("plugin_paths"), where, dir);
   r.data = parse_data(YamlSection(s.node("data"), "data", where), dir);
-  r.model = s.node("model");
-  NA_CHECK(r.model && r.model.IsMap(), s.at("model"), "'model' is required: a map with d_model, max_len, blocks");
+  const YAML::Node model = s.node("model");  // checked first: assigning an absent key's node throws
+  NA_CHECK(model && model.IsMap(), s.at("model"), "'model' is required: a map with d_model, max_len, blocks");
+  r.model = model;
   r.train = parse_train(YamlSection(s.node("train"), "train", where));
   r.eval = parse_eval(YamlSection(s.node("eval"), "eval", where));
   r.log = parse_log(YamlSection(s.node("log"), "log", where));
@@ -189,11 +218,14 @@ RunConfig parse_run(const YAML::Node& node, const std::string& where, const std:
   return r;
 }
 
-Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+// `text` null: the file at `path`.
+static Experiment load_experiment_from(const std::string& path, const std::vector<std::string>& overrides,
+                                       const std::string* text) {
   const std::string dir = fs::absolute(path).parent_path().string();
   Experiment exp;
   exp.path = path;
-  YAML::Node top = load_yaml_file(path);
+  YAML::Node top = load_yaml_file(path, text);
+  check_tree(top, path);
   NA_CHECK(top.IsMap(), path, "an experiment file is a map with data, model, train, eval and runs");
   {
     YamlSection s(top, "experiment", path);
@@ -209,7 +241,7 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
   for (size_t i = 0; i < n_runs; ++i) {
     // A fresh parse per run: yaml-cpp nodes are references, and merging must not leak
     // between runs. Positions (line:col) survive for errors.
-    YAML::Node base = load_yaml_file(path);
+    YAML::Node base = load_yaml_file(path, text);
     YAML::Node run(YAML::NodeType::Map);
     run["experiment"] = exp.name;
     run["run"] = "main";
@@ -238,6 +270,7 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
       }
     }
     for (const std::string& o : overrides) apply_override(run, o);
+    check_tree(run, path);
     exp.runs.push_back(parse_run(run, path, dir));
     for (size_t j = 0; j + 1 < exp.runs.size(); ++j)
       NA_CHECK(exp.runs[j].name != exp.runs.back().name, path, "two runs are named '", exp.runs.back().name,
@@ -259,6 +292,15 @@ Experiment load_experiment(const std::string& path, const std::vector<std::strin
     NA_CHECK(known, at, "run '", r.name, "': compare_to: no run is named '", r.compare_to, "'; the runs are: ", names);
   }
   return exp;
+}
+
+Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides) {
+  return load_experiment_from(path, overrides, nullptr);
+}
+
+Experiment load_experiment_text(const std::string& text, const std::string& path,
+                                const std::vector<std::string>& overrides) {
+  return load_experiment_from(path, overrides, &text);
 }
 
 YAML::Node RunConfig::resolved() const {

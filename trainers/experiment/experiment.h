@@ -81,6 +81,10 @@ struct Experiment {
 // Reads and checks an experiment file (every unknown key, wrong type or out-of-range value is
 // an error naming file:line:col); `overrides` are "key.path=value" applied to every run.
 Experiment load_experiment(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same from YAML text in memory: `path` names it in errors and relative paths are taken from
+// its folder (it need not exist). The fuzz harnesses (tests/fuzz/) enter here.
+Experiment load_experiment_text(const std::string& text, const std::string& path,
+                                const std::vector<std::string>& overrides = {});
 
 // One run's settings from a resolved config (a run section as resolved() writes it). `dir` is
 // the folder relative paths are taken from.
