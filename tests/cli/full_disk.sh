@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A full disk and a read-only one, for real: a small tmpfs, mounted in a private mount namespace
-# (nothing outlives the test). Checkpoint saves (through `nanoattn run`), `eval --dump` and
+# where there can be one, else mounted and unmounted by the test. Checkpoint saves (through `nanoattn run`), `eval --dump` and
 # `kl --out` are run with every amount of free space from none up to enough, in 4-8 KiB steps:
 # each either succeeds with a complete file, or exits with code 1 and an error naming the file
 # and the free space, leaves no temporary file, leaves the files already there byte for byte,
@@ -11,12 +11,10 @@
 set -euo pipefail
 nanoattn=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ -z "${NANOATTN_IN_MOUNT_NS:-}" ]; then
-  if unshare -m --propagation private true 2> /dev/null; then
-    exec env NANOATTN_IN_MOUNT_NS=1 unshare -m --propagation private bash "$0" "$@"
-  fi
-  echo "SKIP: cannot make a private mount namespace (unshare -m needs root or CAP_SYS_ADMIN), so no tmpfs to fill"
-  exit 77
+# In a private mount namespace where there can be one (not in a chroot, whose / is no mount
+# point); else the tmpfs is mounted here and unmounted on exit.
+if [ -z "${NANOATTN_IN_MOUNT_NS:-}" ] && unshare -m --propagation private true 2> /dev/null; then
+  exec env NANOATTN_IN_MOUNT_NS=1 unshare -m --propagation private bash "$0" "$@"
 fi
 # mount(2) through Python: the mount program is not part of a minimal Debian, /usr/bin/python3
 # is (tools/setup.sh installs it). sys_mount <folder> new|ro|rw|off: a 2 MiB tmpfs there, the
@@ -41,7 +39,7 @@ disk=$work/disk
 trap 'sys_mount "$disk" off 2> /dev/null || true; rm -rf "$work"' EXIT
 mkdir "$disk"
 if ! sys_mount "$disk" new 2> "$work/mount.txt"; then
-  echo "SKIP: cannot mount a tmpfs ($(cat "$work/mount.txt"))"
+  echo "SKIP: cannot mount a tmpfs, which needs root or CAP_SYS_ADMIN ($(cat "$work/mount.txt"))"
   exit 77
 fi
 STEPS=2 source "$here/tiny_experiment.sh"
