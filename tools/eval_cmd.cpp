@@ -2,6 +2,7 @@
 // checkpoint.h5` (generated text), each in parallel or recurrent (RNN) form.
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -11,6 +12,8 @@
 #include "train/predictions.h"
 #include "train/sample.h"
 #include "train/saved_run.h"
+#include "util/files.h"
+#include "util/folder_lock.h"
 
 namespace na::cli {
 namespace {
@@ -26,8 +29,16 @@ struct EvalArgs {
 
 void run_eval(const EvalArgs& a) {
   set_num_threads(a.threads);
+  // The dump must not replace the checkpoint (or the corpus, checked once it is known), and no
+  // other nanoattn may write into its folder meanwhile.
+  const std::vector<std::string> outputs = {a.dump, a.dump.empty() ? "" : FolderLock::file_next_to(a.dump)};
+  const std::string fix = "give --dump another path";
+  refuse_overwriting_inputs(outputs, {a.checkpoint}, fix);
+  std::optional<FolderLock> lock;
+  if (!a.dump.empty()) lock.emplace(FolderLock::for_file(a.dump, "the dump"));
   SavedRun run = load_saved_run(a.checkpoint);
   Corpus corpus = load_corpus(run.cfg.data);
+  refuse_overwriting_inputs(outputs, {corpus.path}, fix);
   NA_CHECK(corpus.tokenizer.serialize() == run.tokenizer.serialize(), a.checkpoint, "the corpus ",
            run.cfg.data.name_or_path, " now gives another vocabulary than the one this model was trained on");
   const std::vector<int32_t>& stream = a.split == "train" ? corpus.train : a.split == "test" ? corpus.test : corpus.val;

@@ -2,9 +2,12 @@
 // prediction dumps of the same tokens (e.g. a softmax and a linear-attention model).
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "commands.h"
 #include "dump/kl.h"
+#include "util/files.h"
+#include "util/folder_lock.h"
 
 namespace na::cli {
 namespace {
@@ -16,6 +19,12 @@ struct KlArgs {
 };
 
 void run_kl(const KlArgs& a) {
+  // --out must not replace a dump it reads, and no other nanoattn may write into its folder.
+  std::optional<FolderLock> lock;
+  if (!a.out.empty()) {
+    refuse_overwriting_inputs({a.out, FolderLock::file_next_to(a.out)}, {a.a, a.b}, "give --out another path");
+    lock.emplace(FolderLock::for_file(a.out, "the KL file"));
+  }
   KlOptions opt;
   opt.out = a.out;
   opt.top = a.top;

@@ -16,6 +16,7 @@
 #include "train/summary_table.h"
 #include "train/trainer.h"
 #include "util/files.h"
+#include "util/folder_lock.h"
 
 namespace na::cli {
 namespace fs = std::filesystem;
@@ -97,6 +98,37 @@ void compare_runs(const fs::path& exp_dir, const std::vector<const RunConfig*>& 
   }
 }
 
+// Every file `nanoattn run` may write for these runs (the run folders' and the experiment
+// folder's), for the check that none of them is an input.
+std::vector<std::string> run_outputs(const fs::path& exp_dir, const std::vector<const RunConfig*>& runs) {
+  std::vector<std::string> out = {(exp_dir / "summary.md").string(), (exp_dir / "summary.csv").string()};
+  for (const RunConfig* r : runs) {
+    const fs::path dir = exp_dir / r->name;
+    for (const char* name : {"config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.h5", "summary.json",
+                             "preds_val.h5", "preds_test.h5", FolderLock::kFileName})
+      out.push_back((dir / name).string());
+    if (!r->compare_to.empty()) out.push_back((dir / ("kl_vs_" + r->compare_to + ".h5")).string());
+  }
+  return out;
+}
+
+// Before anything is written: no output may be an input (the experiment file, a corpus), and
+// each run folder is locked (made if missing) for the rest of the process.
+std::vector<FolderLock> claim_run_folders(const RunArgs& a, const fs::path& exp_dir,
+                                          const std::vector<const RunConfig*>& runs, Resources& res) {
+  std::vector<std::string> inputs = {a.experiment};
+  for (const RunConfig* r : runs) inputs.push_back(res.corpus(r->data).path);
+  refuse_overwriting_inputs(run_outputs(exp_dir, runs), inputs,
+                            "choose another --out, or keep the experiment file and the corpus out of its run folders");
+  std::vector<FolderLock> locks;
+  for (const RunConfig* r : runs) {
+    const std::string dir = (exp_dir / r->name).string();
+    ensure_folder(dir, "--out");
+    locks.emplace_back(dir, dir, "the run's files");
+  }
+  return locks;
+}
+
 void run_experiment(const RunArgs& a) {
   Experiment exp = load_experiment(a.experiment, a.sets);
   std::vector<const RunConfig*> runs;
@@ -118,16 +150,19 @@ void run_experiment(const RunArgs& a) {
              "run '", r->name, "': train.seq_len ", r->train.seq_len, " / eval.seq_len ", r->eval_seq_len(),
              " exceed model.max_len ", probe.dims().max_len);
     check_training_memory(*r, probe);
-    const fs::path dir = exp_dir / r->name;
-    NA_CHECK(a.resume || a.overwrite || !fs::exists(dir / "checkpoint.h5"), dir.string(),
-             "already holds a checkpoint from an earlier run: pass --resume to continue it, --overwrite to "
-             "start again, or --out to write elsewhere");
     const bool ref_selected =
         std::any_of(runs.begin(), runs.end(), [&](const RunConfig* o) { return o->name == r->compare_to; });
     const std::string ref_dump = run_dump_path((exp_dir / r->compare_to).string(), "val");
     NA_CHECK(r->compare_to.empty() || ref_selected || fs::exists(ref_dump), a.experiment, "run '", r->name,
              "' compares to '", r->compare_to, "', which --only leaves out and which has no dump yet (", ref_dump,
              "): add --only ", r->compare_to);
+  }
+  const std::vector<FolderLock> locks = claim_run_folders(a, exp_dir, runs, res);
+  for (const RunConfig* r : runs) {
+    const fs::path dir = exp_dir / r->name;
+    NA_CHECK(a.resume || a.overwrite || !fs::exists(dir / "checkpoint.h5"), dir.string(),
+             "already holds a checkpoint from an earlier run: pass --resume to continue it, --overwrite to "
+             "start again, or --out to write elsewhere");
   }
   std::vector<RunSummary> done;
   for (const RunConfig* r : runs) {
@@ -161,7 +196,7 @@ void run_experiment(const RunArgs& a) {
     done.push_back(train_run(*r, res.corpus(r->data), res.plugins(r->plugin_paths), opt));
   }
   compare_runs(exp_dir, runs, done);
-  fs::create_directories(exp_dir);
+  ensure_folder(exp_dir.string(), "--out");
   const std::string table = summary_markdown(exp.name, done);
   write_file_atomic((exp_dir / "summary.md").string(), table);
   write_file_atomic((exp_dir / "summary.csv").string(), summary_csv(done));

@@ -64,6 +64,14 @@ void write_contents(h5::File& f, const Checkpoint& ck) {
   }
 }
 
+// The bytes of the tensors: what a checkpoint needs on disk, give or take its metadata.
+uint64_t tensor_bytes(const Checkpoint& ck) {
+  uint64_t n = 0;
+  for (const auto& [name, t] : ck.params) n += static_cast<uint64_t>(t.numel()) * sizeof(float);
+  for (const auto& [name, t] : ck.optim) n += static_cast<uint64_t>(t.numel()) * sizeof(float);
+  return n;
+}
+
 std::string written_by(const h5::File& f) {
   try {
     return "nanoattn " + f.attr_string("/", "nanoattn_version");
@@ -128,13 +136,19 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   const std::string tmp = temp_path_for(path);
   try {
     h5::File f = h5::File::create(tmp);
-    write_contents(f, ck);
-    f.flush();
-    f.close();
+    try {
+      write_contents(f, ck);
+      f.flush();
+      f.close();
+    } catch (...) {
+      f.discard();  // it is deleted below: closing it must not write to the failing disk again
+      throw;
+    }
   } catch (const Error& e) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    throw Error(path, cat("checkpoint not saved (any previous file there is untouched): ", e.what()));
+    throw Error(path, cat("checkpoint not saved (any previous file there is untouched): ", e.what(),
+                          space_hint(e.what(), path, tensor_bytes(ck))));
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);

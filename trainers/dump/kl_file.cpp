@@ -15,7 +15,9 @@ h5::File create_temp(const std::string& path, const std::string& tmp) {
   try {
     return h5::File::create(tmp);
   } catch (const Error& e) {
-    throw Error(path, cat("cannot write the KL file (", e.message(), "): check that the folder exists and is writable"));
+    const std::string full = space_hint(e.message(), path);
+    throw Error(path, cat("cannot write the KL file (", e.message(), ")",
+                          full.empty() ? ": check that the folder exists and is writable" : full));
   }
 }
 
@@ -47,19 +49,17 @@ KlFileWriter::KlFileWriter(std::string path, int64_t chunk_rows)
     for (const char* name : {"/kl_ab", "/kl_ba", "/js"}) sets_.emplace_back(file_, name, h5::Elem::F64, 0, chunk_rows, 1);
     sets_.emplace_back(file_, "/positions", h5::Elem::I32, 0, chunk_rows, 1);
   } catch (...) {
-    sets_.clear();
-    try {
-      file_.close();
-    } catch (...) {
-    }
-    std::error_code ec;
-    fs::remove(tmp_, ec);
+    remove_temp();
     throw;
   }
 }
 
-KlFileWriter::~KlFileWriter() {
-  if (committed_) return;
+KlFileWriter::~KlFileWriter() { remove_temp(); }
+
+void KlFileWriter::remove_temp() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  file_.discard();  // first: closing the datasets and the file then cannot fail on the disk
   sets_.clear();
   try {
     file_.close();
@@ -69,15 +69,27 @@ KlFileWriter::~KlFileWriter() {
   fs::remove(tmp_, ec);
 }
 
+void KlFileWriter::fail(const Error& e) {
+  remove_temp();  // before measuring the free space: our partial file no longer counts
+  throw Error(path_, cat("KL file not written (any previous file there is untouched): ", e.what(),
+                         space_hint(e.what(), path_)));
+}
+
 void KlFileWriter::append(const double* kl_ab, const double* kl_ba, const double* js, const int32_t* positions,
                           int64_t rows) {
-  sets_[0].append(kl_ab, rows);
-  sets_[1].append(kl_ba, rows);
-  sets_[2].append(js, rows);
-  sets_[3].append(positions, rows);
+  NA_CHECK(!closed_, path_, "rows appended after commit() or after a failed write");
+  try {
+    sets_[0].append(kl_ab, rows);
+    sets_[1].append(kl_ba, rows);
+    sets_[2].append(js, rows);
+    sets_[3].append(positions, rows);
+  } catch (const Error& e) {
+    fail(e);
+  }
 }
 
 void KlFileWriter::commit(const KlReport& r) {
+  NA_CHECK(!closed_, path_, "commit() called twice, or after a failed write");
   try {
     for (h5::RowWriter& s : sets_) s.close();
     h5::File& f = file_;
@@ -130,10 +142,10 @@ void KlFileWriter::commit(const KlReport& r) {
     f.flush();
     f.close();
   } catch (const Error& e) {
-    throw Error(path_, cat("KL file not written (any previous file there is untouched): ", e.what()));
+    fail(e);
   }
-  commit_file(tmp_, path_);
-  committed_ = true;
+  closed_ = true;
+  commit_file(tmp_, path_);  // fsync, rename over path_, fsync the folder; removes tmp_ on failure
 }
 
 }  // namespace na

@@ -37,7 +37,9 @@ h5::File create_temp(const std::string& path, const std::string& tmp) {
   try {
     return h5::File::create(tmp);
   } catch (const Error& e) {
-    throw Error(path, cat("cannot write the dump (", e.message(), "): check that the folder exists and is writable"));
+    const std::string full = space_hint(e.message(), path);
+    throw Error(path, cat("cannot write the dump (", e.message(), ")",
+                          full.empty() ? ": check that the folder exists and is writable" : full));
   }
 }
 
@@ -89,13 +91,7 @@ PredictionDumpWriter::PredictionDumpWriter(std::string path, DumpInfo info, Dump
     for (const std::string& t : info_.vocab) vocab.push_back(vocab_text(t));
     h5::write_strings(file_, "/vocab", vocab);
   } catch (...) {
-    sets_.clear();
-    try {
-      file_.close();
-    } catch (...) {
-    }
-    std::error_code ec;
-    fs::remove(tmp_, ec);
+    remove_temp();
     throw;
   }
   in_.resize(block_rows_);
@@ -109,8 +105,12 @@ PredictionDumpWriter::PredictionDumpWriter(std::string path, DumpInfo info, Dump
   peak_ = buffered_bytes();
 }
 
-PredictionDumpWriter::~PredictionDumpWriter() {
-  if (committed_) return;
+PredictionDumpWriter::~PredictionDumpWriter() { remove_temp(); }
+
+void PredictionDumpWriter::remove_temp() noexcept {
+  if (closed_) return;
+  closed_ = true;
+  file_.discard();  // first: closing the datasets and the file then cannot fail on the disk
   sets_.clear();
   try {
     file_.close();
@@ -118,6 +118,12 @@ PredictionDumpWriter::~PredictionDumpWriter() {
   }
   std::error_code ec;
   fs::remove(tmp_, ec);
+}
+
+void PredictionDumpWriter::fail(const Error& e) {
+  remove_temp();  // before measuring the free space: our partial file no longer counts
+  throw Error(path_, cat("prediction dump not written (any previous file there is untouched): ", e.what(),
+                         space_hint(e.what(), path_)));
 }
 
 size_t PredictionDumpWriter::buffered_bytes() const {
@@ -135,7 +141,7 @@ size_t PredictionDumpWriter::block_bytes() const {
 void PredictionDumpWriter::append(std::span<const int32_t> inputs, std::span<const int32_t> targets,
                                   std::span<const int32_t> positions, const float* logprobs,
                                   std::span<const float> nll) {
-  NA_CHECK(!committed_, path_, "rows appended after commit()");
+  NA_CHECK(!closed_, path_, "rows appended after commit() or after a failed write");
   const size_t n = inputs.size();
   NA_CHECK(targets.size() == n && positions.size() == n && nll.size() == n && (n == 0 || logprobs), path_,
            "append: ", n, " inputs but ", targets.size(), " targets, ", positions.size(), " positions, ", nll.size(),
@@ -157,7 +163,13 @@ void PredictionDumpWriter::append(std::span<const int32_t> inputs, std::span<con
     }
     filled_ += static_cast<int64_t>(take);
     done += take;
-    if (filled_ == block_rows_) flush_block();
+    if (filled_ == block_rows_) {
+      try {
+        flush_block();
+      } catch (const Error& e) {
+        fail(e);
+      }
+    }
   }
   peak_ = std::max(peak_, buffered_bytes());
 }
@@ -174,7 +186,7 @@ void PredictionDumpWriter::flush_block() {
 }
 
 void PredictionDumpWriter::commit() {
-  NA_CHECK(!committed_, path_, "commit() called twice");
+  NA_CHECK(!closed_, path_, "commit() called twice, or after a failed write");
   try {
     flush_block();
     for (h5::RowWriter& s : sets_) s.close();
@@ -202,10 +214,10 @@ void PredictionDumpWriter::commit() {
     f.flush();
     f.close();
   } catch (const Error& e) {
-    throw Error(path_, cat("prediction dump not written (any previous file there is untouched): ", e.what()));
+    fail(e);
   }
+  closed_ = true;
   commit_file(tmp_, path_);  // fsync, rename over path_, fsync the folder; removes tmp_ on failure
-  committed_ = true;
 }
 
 // ---- reader --------------------------------------------------------------------------------

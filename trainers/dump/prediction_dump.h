@@ -14,6 +14,7 @@
 
 #include "dump/h5_rows.h"
 #include "io/h5.h"
+#include "nanoattn/error.h"
 
 namespace na {
 
@@ -57,6 +58,10 @@ class PredictionDumpWriter {
   PredictionDumpWriter& operator=(const PredictionDumpWriter&) = delete;
   ~PredictionDumpWriter();  // without commit(): removes the temporary file
 
+  // A failed append() or commit() (a full disk, a read-only file system) removes the temporary
+  // file at once and throws an na::Error naming the dump (and the free space when the disk is
+  // full); the writer then refuses further rows.
+
   // `rows` tokens: inputs, targets, positions and nll of length rows; logprobs (rows, V).
   void append(std::span<const int32_t> inputs, std::span<const int32_t> targets,
               std::span<const int32_t> positions, const float* logprobs, std::span<const float> nll);
@@ -77,6 +82,8 @@ class PredictionDumpWriter {
 
  private:
   void flush_block();
+  void remove_temp() noexcept;                 // closes (discarding) and deletes the temporary file
+  [[noreturn]] void fail(const Error& e);      // remove_temp(), then throws naming the dump
   std::string path_, tmp_;
   DumpInfo info_;
   int64_t V_, chunk_rows_, block_rows_;
@@ -88,7 +95,7 @@ class PredictionDumpWriter {
   int64_t filled_ = 0, rows_ = 0;
   double nll_sum_ = 0;
   size_t peak_ = 0;
-  bool committed_ = false;
+  bool closed_ = false;  // committed, or the temporary file removed after a failure
 };
 
 // Opens a dump for reading in blocks. open() checks everything a reader relies on and throws

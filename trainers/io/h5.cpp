@@ -2,11 +2,22 @@
 
 #include <hdf5.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <utility>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "nanoattn/error.h"
+#include "util/files.h"
 
 namespace na::h5 {
 namespace fs = std::filesystem;
@@ -29,6 +40,13 @@ std::string hdf5_reason() {
     return 0;
   };
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first, &desc);
+  // A failed read or write comes as "file write failed: time = ..., filename = ..., errno = 28,
+  // error message = 'No space left on device', buf = ...": keep what and why.
+  const size_t time = desc.find(": time = "), msg = desc.find("error message = '");
+  if (time != std::string::npos && msg != std::string::npos) {
+    const size_t from = msg + 17, end = desc.find('\'', from);
+    desc = desc.substr(0, time) + ": " + desc.substr(from, end == std::string::npos ? end : end - from);
+  }
   return desc.empty() ? "" : " (HDF5: " + desc + ")";
 }
 
@@ -49,6 +67,7 @@ class Handle {
   Handle& operator=(Handle&&) = delete;
   hid_t get() const { return id_; }
   bool ok() const { return id_ >= 0; }
+  hid_t release() { return std::exchange(id_, -1); }  // the caller closes it (and checks)
 
  private:
   hid_t id_;
@@ -226,7 +245,159 @@ void list_datasets(hid_t g, const std::string& fpath, const std::string& at, con
 
 // ---- files ---------------------------------------------------------------------------------
 
+namespace {
+
+// Ids whose H5Fclose failed: HDF5 1.10 crashes when such an id is closed again, by us or by
+// its own exit handler, so they are never touched again (see close_library).
+std::vector<hid_t>& unclosable() {
+  static std::vector<hid_t> ids;
+  return ids;
+}
+
+bool writable(hid_t id) {
+  unsigned intent = 0;
+  return H5Fget_intent(id, &intent) >= 0 && (intent & H5F_ACC_RDWR);
+}
+
+// A file-size limit (ulimit -f) fails writes as a full disk does; while alive, it is lifted (to
+// the hard limit) so that what HDF5 writes to a discarded file in memory, or the size it sets
+// when closing a file, cannot fail for that reason.
+class LiftFileSizeLimit {
+ public:
+  LiftFileSizeLimit() {
+    lifted_ = ::getrlimit(RLIMIT_FSIZE, &saved_) == 0 && saved_.rlim_cur != saved_.rlim_max;
+    const rlimit none{saved_.rlim_max, saved_.rlim_max};
+    if (lifted_) ::setrlimit(RLIMIT_FSIZE, &none);
+  }
+  ~LiftFileSizeLimit() {
+    if (lifted_) ::setrlimit(RLIMIT_FSIZE, &saved_);
+  }
+  LiftFileSizeLimit(const LiftFileSizeLimit&) = delete;
+  LiftFileSizeLimit& operator=(const LiftFileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  bool lifted_ = false;
+};
+
+// Points an open file's descriptor at an anonymous in-memory file (File::discard), then flushes
+// there until HDF5 is satisfied: the first flush after a failed one fails again, the next one
+// succeeds, after which closing has nothing left to write.
+void discard_file(hid_t id) {
+  void* handle = nullptr;
+  if (H5Fget_vfd_handle(id, H5P_DEFAULT, &handle) < 0 || !handle) return;
+  const int fd = *static_cast<int*>(handle);  // the default (sec2) driver's handle is its descriptor
+  const int mem = ::memfd_create("nanoattn-discarded", MFD_CLOEXEC);
+  if (mem < 0) return;
+  ::dup2(mem, fd);
+  ::close(mem);
+  if (!writable(id)) return;
+  LiftFileSizeLimit lift;
+  for (int attempt = 0; attempt < 4 && H5Fflush(id, H5F_SCOPE_LOCAL) < 0; ++attempt) {
+  }
+}
+
+// Closes a file id, flushing it first: a failed flush can be cleaned up (by discarding the
+// file), a failed H5Fclose cannot. Returns false, with HDF5's reason in `why`, if either failed.
+bool close_file(hid_t id, std::string* why = nullptr) {
+  bool ok = true;
+  if (writable(id) && H5Fflush(id, H5F_SCOPE_LOCAL) < 0) {
+    ok = false;
+    if (why) *why = reason();
+    discard_file(id);
+  }
+  LiftFileSizeLimit lift;
+  if (H5Fclose(id) < 0) {
+    if (ok && why) *why = reason();
+    ok = false;
+    unclosable().push_back(id);
+  }
+  return ok;
+}
+
+// Our own end of HDF5, at exit (HDF5's handler is off: H5dont_atexit): files still open are
+// closed, then the library, unless a file could not be closed, in which case HDF5 would crash
+// trying again and the process ends without closing it (the kernel closes the descriptors).
+// Never in a static destructor.
+void close_library() {
+  {
+    Quiet quiet;
+    const ssize_t n = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_FILE);
+    std::vector<hid_t> ids(static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n > 0) H5Fget_obj_ids(H5F_OBJ_ALL, H5F_OBJ_FILE, ids.size(), ids.data());
+    for (hid_t id : ids)
+      if (std::find(unclosable().begin(), unclosable().end(), id) == unclosable().end()) close_file(id);
+  }
+  if (unclosable().empty()) H5close();
+}
+
+void register_close_library() {
+  static const bool registered = [] {
+    H5dont_atexit();  // must come before the library starts (a no-op if something else started it)
+    H5open();
+    return std::atexit(close_library) == 0;
+  }();
+  (void)registered;
+}
+
+// Every file: closing it closes the objects still open in it; raw data is written by the call
+// that writes it (no sieve buffer holding it until a close whose failure would go unseen).
+Handle access_plist() {
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
+  H5Pset_sieve_buf_size(fapl.get(), 0);
+  return fapl;
+}
+
+// An empty file whose root group tracks creation order like every group this layer makes,
+// made once in memory (the core driver: nothing touches the disk).
+const std::vector<char>& empty_file_image() {
+  static const std::vector<char> image = [] {
+    Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+    H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    H5Pset_attr_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+    H5Pset_fapl_core(fapl.get(), 1 << 16, /*backing_store=*/false);
+    Handle f(H5Fcreate("/dev/null/nanoattn-empty-file", H5F_ACC_TRUNC, fcpl.get(), fapl.get()), H5Fclose);
+    // Flushed first: without it the image lacks the root group's header.
+    const ssize_t n = f.ok() && H5Fflush(f.get(), H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f.get(), nullptr, 0) : -1;
+    std::vector<char> out(static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n <= 0 || H5Fget_file_image(f.get(), out.data(), out.size()) != n)
+      throw Error("HDF5", "cannot make an empty file in memory" + reason());
+    return out;
+  }();
+  return image;
+}
+
+// Writes the empty file to `path` with plain POSIX calls, whose errors we report ourselves.
+void write_empty_file(const std::string& path) {
+  const std::vector<char>& image = empty_file_image();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    fs::path dir = fs::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    NA_CHECK(fs::is_directory(dir, ec), path, "cannot create it: directory ", dir.string(), " does not exist");
+    throw Error(path, cat("cannot create it (", std::strerror(err), ")",
+                          err == EROFS || err == EACCES ? ": choose a writable folder" : ""));
+  }
+  int err = 0;
+  for (size_t done = 0; done < image.size() && err == 0;) {
+    const ssize_t w = ::write(fd, image.data() + done, image.size() - done);
+    if (w > 0) done += static_cast<size_t>(w);
+    else if (errno != EINTR) err = errno;
+  }
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0) return;
+  std::remove(path.c_str());
+  throw Error(path, cat("cannot create it (", std::strerror(err), ")"));
+}
+
+}  // namespace
+
 File File::open(const std::string& path, Mode mode) {
+  register_close_library();  // first: it must run before any other HDF5 call
   Quiet quiet;
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
@@ -239,25 +410,25 @@ File File::open(const std::string& path, Mode mode) {
 #endif
   NA_CHECK(is_h5 >= 0, path, "cannot be read", reason());
   NA_CHECK(is_h5 > 0, path, "not an HDF5 file (it lacks the HDF5 signature): pass a .h5 file written by nanoattn or h5py");
-  const hid_t id = H5Fopen(path.c_str(), mode == Mode::Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
+  Handle fapl = access_plist();
+  const hid_t id = H5Fopen(path.c_str(), mode == Mode::Read ? H5F_ACC_RDONLY : H5F_ACC_RDWR, fapl.get());
   NA_CHECK(id >= 0, path, "an HDF5 file that HDF5 cannot open: it is truncated or corrupt (or locked by a writer)",
            reason());
   return File(path, id);
 }
 
+// Not H5Fcreate: when its own first write fails (a full disk), HDF5 1.10 keeps the half-made
+// file open inside the library, with no id to close it by, and loops at exit. Opening a file
+// we wrote leaves every later failure with an id we can close.
 File File::create(const std::string& path) {
+  register_close_library();  // first: it must run before any other HDF5 call
   Quiet quiet;
-  // The root group tracks creation order like every group this layer makes.
-  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
-  H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  H5Pset_attr_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
-  const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT);
+  write_empty_file(path);
+  Handle fapl = access_plist();
+  const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get());
   if (id < 0) {
     const std::string why = reason();
-    fs::path dir = fs::path(path).parent_path();
-    if (dir.empty()) dir = ".";
-    std::error_code ec;
-    NA_CHECK(fs::is_directory(dir, ec), path, "cannot create it: directory ", dir.string(), " does not exist");
+    std::remove(path.c_str());
     throw Error(path, "cannot create it" + why);
   }
   return File(path, id);
@@ -269,7 +440,7 @@ File& File::operator=(File&& other) noexcept {
   if (this != &other) {
     if (id_ >= 0) {
       Quiet quiet;
-      H5Fclose(id_);
+      close_file(id_);
     }
     path_ = std::move(other.path_);
     id_ = std::exchange(other.id_, -1);
@@ -280,7 +451,7 @@ File& File::operator=(File&& other) noexcept {
 File::~File() {
   if (id_ >= 0) {
     Quiet quiet;
-    H5Fclose(id_);
+    close_file(id_);
   }
 }
 
@@ -297,8 +468,14 @@ void File::flush() {
 void File::close() {
   if (id_ < 0) return;
   Quiet quiet;
-  const hid_t id = std::exchange(id_, -1);
-  if (H5Fclose(id) < 0) throw Error(path_, "closing the file failed" + reason());
+  std::string why;
+  if (!close_file(std::exchange(id_, -1), &why)) throw Error(path_, "closing the file failed" + why);
+}
+
+void File::discard() noexcept {
+  if (id_ < 0) return;
+  Quiet quiet;
+  discard_file(id_);
 }
 
 // ---- groups and queries --------------------------------------------------------------------
@@ -488,6 +665,7 @@ void File::write(const std::string& dataset, const Tensor& value) {
   if (!ds.ok()) throw Error(path_, what + ": cannot create it" + reason());
   if (value.numel() > 0 && H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, value.data()) < 0)
     throw Error(path_, what + ": cannot write it" + reason());
+  if (H5Dclose(ds.release()) < 0) throw Error(path_, what + ": cannot write it (closing failed)" + reason());
 }
 
 Shape File::dataset_shape(const std::string& dataset) const {

@@ -2,6 +2,15 @@
 // dumps). Objects are named by absolute paths ("/params/tok.weight"). HDF5's own error printing
 // is off; every failure throws na::Error whose context is the file and whose message names the
 // object, e.g. "ck.h5: dataset /params/tok.weight: shape (65, 128) expected (66, 128)".
+//
+// Failed writes (a full disk, a read-only or broken file system) must leave HDF5 closable:
+// HDF5 1.10 keeps a file it could not flush open inside the library, then crashes or loops in
+// its exit handler. So: files are created by writing an empty file ourselves and opening it
+// (H5Fcreate leaks the file when its own first write fails); raw data goes straight to the disk
+// (no sieve buffer), so a write fails at the call that made it, not silently at a later close;
+// files close with H5F_CLOSE_STRONG (every object in them too); a file that will be thrown away
+// is discard()ed first, so closing it cannot fail; and the library is shut down by an atexit
+// handler of ours that runs before HDF5's own, after closing any file still open.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -37,7 +46,8 @@ class File {
   // Opens an existing file. A missing file, a file that is not HDF5 and one HDF5 cannot open
   // (truncated, corrupt) each get their own message.
   static File open(const std::string& path, Mode mode = Mode::Read);
-  // Creates a file, replacing any file at `path`.
+  // Creates a file, replacing any file at `path`. A missing folder, a read-only file system or
+  // a full disk is an error naming `path` (and the free space).
   static File create(const std::string& path);
 
   File(File&& other) noexcept;
@@ -51,7 +61,13 @@ class File {
   // compressed row datasets of prediction dumps). Throws if the file was closed.
   int64_t hid() const { return live(); }
   void flush();
-  void close();  // flushes and closes; throws if HDF5 reports a failure
+  // Flushes and closes; throws if HDF5 reports a failure (the file is closed all the same).
+  void close();
+  // For a file about to be deleted after a failed write: its descriptor is pointed at an
+  // anonymous in-memory file, so what HDF5 still flushes while closing it (and its datasets)
+  // goes there and cannot fail again. Call it before closing anything of the file. No-op when
+  // closed; never throws.
+  void discard() noexcept;
 
   // Queries never throw for a missing object: a missing intermediate group is just "false".
   bool has(const std::string& object) const;  // a group or a dataset

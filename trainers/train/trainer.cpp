@@ -262,12 +262,12 @@ class Session {
   static std::string fixed(double x, int digits = 4) { return cat(std::fixed, std::setprecision(digits), x); }
 
   // A run killed while saving leaves its temporary files (never the checkpoint or a dump
-  // itself) behind.
+  // itself) behind. Any ".<name>.tmp-<pid>" here is such a leftover: `nanoattn run` holds the
+  // folder's lock, so no other process is writing one.
   void remove_stale_temp_files() const {
     for (const auto& entry : fs::directory_iterator(opt_.run_dir)) {
-      const std::string name = entry.path().filename().string();
-      const bool dump = name.rfind(".preds_", 0) == 0 && name.find(".h5.tmp-") != std::string::npos;
-      if (name.rfind(".checkpoint.h5.tmp-", 0) == 0 || dump) fs::remove(entry.path());
+      std::error_code ec;
+      if (is_temp_name(entry.path().filename().string())) fs::remove(entry.path(), ec);
     }
   }
 
