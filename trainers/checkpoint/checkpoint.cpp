@@ -45,6 +45,7 @@ void write_contents(h5::File& f, const Checkpoint& ck) {
   f.set_attr_string("/", "optimizer", ck.optimizer);
   f.set_attr_int64("/", "optimizer_steps", ck.optimizer_steps);
   f.set_attr_double("/", "best_val_bpc", ck.best_val_bpc);
+  f.set_attr_int64("/", "best_step", ck.best_step);
   f.set_attr_double("/", "elapsed_s", ck.elapsed_s);
 
   f.create_group("/plugins");
@@ -121,6 +122,7 @@ Checkpoint read_header(const h5::File& f) {
   ck.optimizer = f.attr_string("/", "optimizer");
   ck.optimizer_steps = f.attr_int64("/", "optimizer_steps");
   ck.best_val_bpc = f.attr_double("/", "best_val_bpc");
+  if (f.has_attr("/", "best_step")) ck.best_step = f.attr_int64("/", "best_step");  // optional: older files lack it
   ck.elapsed_s = f.attr_double("/", "elapsed_s");
   need_group(f, "/plugins");
   for (const std::string& name : f.attr_names("/plugins"))

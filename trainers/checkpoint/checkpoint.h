@@ -29,6 +29,7 @@ struct Checkpoint {
   int64_t optimizer_steps = 0;               // Optimizer::step_count()
   OptimState optim;                          // "<param>/<slot>" -> buffer
   double best_val_bpc = NAN;                 // for the trainer's bookkeeping
+  int64_t best_step = -1;                    // the step best_val_bpc was measured at; -1 none
   double elapsed_s = 0;                      // training wall time so far (resume adds to it)
 };
 

@@ -93,6 +93,7 @@ TrainConfig parse_train(YamlSection s) {
   t.label_smoothing = s.get_real("label_smoothing", t.label_smoothing, 0.0, 0.999);
   t.checkpoint_every = s.get_int("checkpoint_every", t.checkpoint_every, 0);
   t.time_limit = s.get_real("time_limit", t.time_limit, 0.0, 1e9);
+  t.patience = s.get_int("patience", t.patience, 0);
   NA_CHECK(t.warmup <= t.steps, s.at("warmup"), "train.warmup ", t.warmup, " is more than train.steps ", t.steps,
            ": lower warmup (e.g. --set train.warmup=", t.steps / 10, ")");
   s.finish();
@@ -107,6 +108,7 @@ EvalConfig parse_eval(YamlSection s) {
   e.test = s.get<bool>("test", e.test);
   e.dump = s.get<bool>("dump", e.dump);
   e.dump_dtype = s.get_choice("dump_dtype", e.dump_dtype, {"float32", "float16"});
+  e.keep_best = s.get<bool>("keep_best", e.keep_best);
   s.finish();
   return e;
 }
@@ -213,6 +215,9 @@ RunConfig parse_run(const YAML::Node& node, const std::string& where, const std:
   r.train = parse_train(YamlSection(s.node("train"), "train", where));
   r.eval = parse_eval(YamlSection(s.node("eval"), "eval", where));
   r.log = parse_log(YamlSection(s.node("log"), "log", where));
+  NA_CHECK(r.train.patience == 0 || r.eval.every > 0, YamlSection(s.node("train"), "train", where).at("patience"),
+           "train.patience counts evaluations, but eval.every is 0 (only a final one): set eval.every, e.g. ",
+           std::max<int64_t>(1, r.train.steps / 10));
   r.compare_to = s.get<std::string>("compare_to", "");
   s.finish();
   return r;
@@ -336,6 +341,7 @@ YAML::Node RunConfig::resolved() const {
   t["label_smoothing"] = train.label_smoothing;
   t["checkpoint_every"] = train.checkpoint_every;
   t["time_limit"] = train.time_limit;
+  t["patience"] = train.patience;
   YAML::Node e = n["eval"];
   e["every"] = eval.every;
   e["batch_size"] = eval.batch_size;
@@ -343,6 +349,7 @@ YAML::Node RunConfig::resolved() const {
   e["test"] = eval.test;
   e["dump"] = eval.dump;
   e["dump_dtype"] = eval.dump_dtype;
+  e["keep_best"] = eval.keep_best;
   YAML::Node l = n["log"];
   l["every"] = log.every;
   l["tensorboard"] = log.tensorboard;

@@ -37,6 +37,8 @@ struct TrainConfig {
   double label_smoothing = 0.0;  // training loss only; bpc is always the plain NLL
   int64_t checkpoint_every = 0;  // steps; 0 = at the end (and on evaluation)
   double time_limit = 0;         // seconds; 0 = none. Stops early (not reproducible: a guard)
+  int64_t patience = 0;          // early stopping: stop after this many evaluations without a new
+                                 // best val; 0 = off (needs eval.every)
 };
 
 struct EvalConfig {
@@ -46,6 +48,7 @@ struct EvalConfig {
   bool test = true;        // test split at the end
   bool dump = false;       // final evaluations also write <run>/preds_<split>.h5 (prediction dumps)
   std::string dump_dtype = "float32";  // float32 | float16: the dumps' log-probabilities
+  bool keep_best = false;  // keep the best-val checkpoint as best.h5; the test split is evaluated there
 };
 
 struct LogConfig {

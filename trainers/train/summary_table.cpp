@@ -41,8 +41,12 @@ std::string summary_markdown(const std::string& experiment, const std::vector<Ru
   const std::string per = unit == "bpc" ? "bits/char" : "bits/word";
   if (!ref.empty()) rows[0].push_back(one_ref ? "KL vs " + ref + " (" + per + ")" : "KL vs ref (" + per + ")");
   for (const RunSummary& r : runs) {
+    // With eval.keep_best the held-out numbers are the best checkpoint's: show its val and step.
+    const bool at_best = r.test_at_best && r.best_step != r.steps;
+    const std::string val = at_best ? num(r.best_val_bits, "%.4f") + " (best: step " + std::to_string(r.best_step) + ")"
+                                    : num(r.val_bits, "%.4f");
     rows.push_back({r.run, r.plugins, std::to_string(r.params),
-                    std::to_string(r.steps) + (r.finished ? "" : " (stopped)"), num(r.val_bits, "%.4f"),
+                    std::to_string(r.steps) + (r.finished ? "" : " (stopped)"), val,
                     num(r.test_bits, "%.4f"), num(r.tokens_per_s, "%.0f"), duration(r.train_seconds)});
     if (!ref.empty())
       rows.back().push_back(r.compare_to.empty() ? "" : num(r.kl_vs_ref, "%.4f") + (one_ref ? "" : " vs " + r.compare_to));
@@ -70,12 +74,12 @@ std::string summary_csv(const std::vector<RunSummary>& runs) {
   auto cell = [](double x, const char* fmt) { return std::isfinite(x) ? num(x, fmt) : std::string(); };
   std::string out =
       "run,attention,params,steps,finished,unit,val,test,val_ppl,test_ppl,tokens_per_s,train_seconds,compare_to,"
-      "kl_vs_ref\n";
+      "kl_vs_ref,best_val,best_step\n";
   for (const RunSummary& r : runs)
     out += cat(r.run, ",", r.plugins, ",", r.params, ",", r.steps, ",", r.finished ? 1 : 0, ",", r.unit, ",",
                cell(r.val_bits, "%.6f"), ",", cell(r.test_bits, "%.6f"), ",", cell(r.val_ppl, "%.6f"), ",",
                cell(r.test_ppl, "%.6f"), ",", cell(r.tokens_per_s, "%.1f"), ",", cell(r.train_seconds, "%.2f"), ",",
-               r.compare_to, ",", cell(r.kl_vs_ref, "%.6f"), "\n");
+               r.compare_to, ",", cell(r.kl_vs_ref, "%.6f"), ",", cell(r.best_val_bits, "%.6f"), ",", r.best_step, "\n");
   return out;
 }
 

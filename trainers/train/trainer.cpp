@@ -90,6 +90,8 @@ void write_summary(const std::string& path, const RunSummary& s) {
                       {"val_" + s.unit, num(s.val_bits)},
                       {"test_" + s.unit, num(s.test_bits)},
                       {"best_val_" + s.unit, num(s.best_val_bits)},
+                      {"best_step", s.best_step},
+                      {"test_at_best", s.test_at_best},
                       {"val_ppl", num(s.val_ppl)},
                       {"test_ppl", num(s.test_ppl)},
                       {"tokens_per_s", s.tokens_per_s},
@@ -161,7 +163,8 @@ class Session {
         optimizer_(make_optimizer(cfg.train, params_)),
         schedule_(cfg.train.lr, cfg.train.warmup, cfg.train.steps, cfg.train.min_lr_ratio),
         batcher_(corpus.train, cfg.seed),
-        ck_path_((fs::path(opt.run_dir) / "checkpoint.h5").string()) {
+        ck_path_((fs::path(opt.run_dir) / "checkpoint.h5").string()),
+        best_path_((fs::path(opt.run_dir) / "best.h5").string()) {
     check_training_memory(cfg, model_);
     summary_.run = cfg.name;
     summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
@@ -191,13 +194,20 @@ class Session {
     const int64_t tokens_per_step = t.batch_size * t.seq_len;
     double session_train_s = 0, interval_loss = 0;
     int64_t session_steps = 0, interval_steps = 0;
-    bool stopped_early = false;
+    bool stopped_early = false, out_of_patience = false;
     while (step_ < t.steps) {
       if (opt_.stop_at_step > 0 && step_ >= opt_.stop_at_step) {
         save();
         progress.finish();
         summary_.steps = step_;
         return summary_;
+      }
+      // Checked here rather than after the evaluation, so a run resumed from the checkpoint
+      // written at that evaluation stops too.
+      if (t.patience > 0 && best_step_ >= 0 && step_ % cfg_.eval.every == 0 &&
+          (step_ - best_step_) / cfg_.eval.every >= t.patience) {
+        out_of_patience = true;
+        break;
       }
       if (stop_signal() || (t.time_limit > 0 && train_seconds_ >= t.time_limit)) {
         stopped_early = true;
@@ -232,7 +242,7 @@ class Session {
       if ((t.checkpoint_every > 0 && step_ % t.checkpoint_every == 0 && step_ < t.steps) || eval_now) save();
     }
     summary_.steps = step_;
-    summary_.finished = step_ >= t.steps;
+    summary_.finished = step_ >= t.steps || out_of_patience;
     if (const int sig = stop_signal()) {
       save();
       progress.finish();
@@ -240,8 +250,21 @@ class Session {
     }
     if (stopped_early)
       progress.message(cat("time_limit ", t.time_limit, " s reached at step ", step_, " of ", t.steps));
-    validate(metrics, progress, cfg_.eval.dump || opt_.dump_val);
+    if (out_of_patience)
+      progress.message(cat("early stop at step ", step_, ": no better val ", u, " in ", t.patience,
+                           " evaluations since step ", best_step_));
+    const bool dump_val = cfg_.eval.dump || opt_.dump_val, keep_best = cfg_.eval.keep_best;
+    if (val_step_ != step_ || (dump_val && !keep_best)) validate(metrics, progress, dump_val && !keep_best);
     save();
+    if (keep_best && best_step_ != step_) {  // the held-out numbers from here on are the best checkpoint's
+      load_parameters(model_.params(), load_checkpoint(best_path_), best_path_);
+      eval_ck_ = {best_path_, best_step_};
+      progress.message(cat("evaluating the best checkpoint: step ", best_step_, " (val ", u, " ",
+                           fixed(summary_.best_val_bits), "), ", best_path_));
+      if (dump_val) evaluate_dumped("val", corpus_.val);
+    }
+    summary_.best_step = best_step_;
+    summary_.test_at_best = keep_best;
     if (cfg_.eval.test) {
       EvalResult r = cfg_.eval.dump ? evaluate_dumped("test", corpus_.test)
                                     : evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
@@ -273,7 +296,8 @@ class Session {
 
   // The final evaluation of a split, also written to <run>/preds_<split>.h5.
   EvalResult evaluate_dumped(const std::string& split, const std::vector<int32_t>& stream) {
-    const DumpInfo info = make_dump_info(cfg_, corpus_.tokenizer, ck_path_, step_, split, EvalMode::Parallel,
+    const auto [ck_path, ck_step] = eval_ck_.first.empty() ? std::pair(ck_path_, step_) : eval_ck_;
+    const DumpInfo info = make_dump_info(cfg_, corpus_.tokenizer, ck_path, ck_step, split, EvalMode::Parallel,
                                          cfg_.eval_seq_len(), parse_dump_dtype(cfg_.eval.dump_dtype, cfg_.where));
     return evaluate_with_dump(model_, stream, cfg_.eval_seq_len(), cfg_.eval.batch_size, EvalMode::Parallel,
                               run_dump_path(opt_.run_dir, split), info);
@@ -295,14 +319,21 @@ class Session {
                         : evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
     summary_.val_bits = r.bits_per_token();
     summary_.val_ppl = r.perplexity();
-    if (!(summary_.best_val_bits <= summary_.val_bits)) summary_.best_val_bits = summary_.val_bits;
+    val_step_ = step_;
     const std::string u = summary_.unit;
     metrics.log(step_, {{"val_" + u, summary_.val_bits}, {"val_ppl", summary_.val_ppl}});
     progress.message(cat("step ", step_, ": val ", u, " ", fixed(summary_.val_bits), " (ppl ",
                          fixed(summary_.val_ppl, 3), ") over ", r.tokens, " tokens (", fixed(r.seconds, 1), " s)"));
+    if (!(summary_.best_val_bits <= summary_.val_bits)) {
+      summary_.best_val_bits = summary_.val_bits;
+      best_step_ = step_;
+      // Written before checkpoint.h5, so a resume from that checkpoint never finds a best.h5
+      // older than the best it records (a kill in between replays to the same best).
+      if (cfg_.eval.keep_best) save(best_path_);
+    }
   }
 
-  void save() {
+  void save(const std::string& path) {
     Checkpoint ck;
     ck.nanoattn_version = NANOATTN_VERSION;
     ck.run_name = cfg_.name;
@@ -317,8 +348,12 @@ class Session {
     ck.optimizer_steps = optimizer_->step_count();
     ck.optim = optimizer_->state();
     ck.best_val_bpc = summary_.best_val_bits;
+    ck.best_step = best_step_;
     ck.elapsed_s = train_seconds_;
-    save_checkpoint(ck_path_, ck);
+    save_checkpoint(path, ck);
+  }
+  void save() {
+    save(ck_path_);
     saved_step_ = step_;
   }
 
@@ -341,6 +376,7 @@ class Session {
     step_ = saved_step_ = ck.step;
     train_seconds_ = ck.elapsed_s;
     summary_.best_val_bits = ck.best_val_bpc;
+    best_step_ = ck.best_step;
   }
 
   const RunConfig& cfg_;
@@ -351,10 +387,12 @@ class Session {
   std::unique_ptr<Optimizer> optimizer_;
   WarmupCosine schedule_;
   Batcher batcher_;
-  std::string ck_path_;
+  std::string ck_path_, best_path_;
+  std::pair<std::string, int64_t> eval_ck_;  // the checkpoint the final held-out numbers are from, if not the last
   std::vector<std::pair<std::string, std::string>> hashes_;
   RunSummary summary_;
   int64_t step_ = 0, saved_step_ = -1;  // saved_step_: the step of the checkpoint on disk, -1 none
+  int64_t best_step_ = -1, val_step_ = -1;  // the step of the best / the last val evaluation
   double train_seconds_ = 0, last_grad_norm_ = 0;
 
  public:
@@ -397,6 +435,8 @@ RunSummary read_summary(const std::string& path) {
   s.val_bits = num("val_" + s.unit);
   s.test_bits = num("test_" + s.unit);
   s.best_val_bits = num("best_val_" + s.unit);
+  s.best_step = j.value("best_step", int64_t{-1});
+  s.test_at_best = j.value("test_at_best", false);
   s.val_ppl = num("val_ppl");
   s.test_ppl = num("test_ppl");
   s.tokens_per_s = num("tokens_per_s");

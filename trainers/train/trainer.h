@@ -3,6 +3,7 @@
 //   config.yaml        the resolved settings
 //   metrics.jsonl/.csv training and evaluation records (tensorboard/ when asked)
 //   checkpoint.h5      the newest checkpoint (atomically replaced), the final one at the end
+//   best.h5            with eval.keep_best: the best-val checkpoint; the test split is evaluated there
 //   summary.json       params, val/test bits, tokens/s, wall time
 //   preds_<split>.h5   prediction dumps of the final evaluations, with eval.dump (or compare_to)
 #pragma once
@@ -24,6 +25,8 @@ struct RunSummary {
   int64_t params = 0;
   int64_t steps = 0;          // optimizer updates done
   double val_bits = NAN, test_bits = NAN, best_val_bits = NAN;
+  int64_t best_step = -1;     // the step of best_val_bits
+  bool test_at_best = false;  // eval.keep_best: the test numbers (and dumps) are the best checkpoint's
   double val_ppl = NAN, test_ppl = NAN;
   double tokens_per_s = 0;    // training throughput (forward + backward + update)
   double train_seconds = 0;   // training wall time over all sessions (resumes included)
