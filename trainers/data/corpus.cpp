@@ -194,6 +194,13 @@ std::string named_corpora() {
   return s;
 }
 
+bool is_named_corpus(const std::string& name) {
+  std::stringstream list(named_corpora());
+  for (std::string item; std::getline(list, item, ',');)
+    if (item.erase(0, item.find_first_not_of(' ')) == name) return true;
+  return false;
+}
+
 std::string resolve_corpus_file(const std::string& name_or_path) {
   const Named* n = find_named(name_or_path);
   if (!n) {

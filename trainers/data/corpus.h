@@ -43,5 +43,6 @@ std::string cache_dir();
 
 // "tinyshakespeare, enwik8, text8, kjv"
 std::string named_corpora();
+bool is_named_corpus(const std::string& name);  // one of named_corpora()
 
 }  // namespace na

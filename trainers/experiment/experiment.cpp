@@ -11,12 +11,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_named_corpus(const std::string& name) {
-  std::stringstream list(named_corpora());
-  for (std::string item; std::getline(list, item, ',');)
-    if (item.erase(0, item.find_first_not_of(' ')) == name) return true;
-  return false;
-}
 
 std::string absolute_from(const std::string& dir, const std::string& path) {
   fs::path p(path);
