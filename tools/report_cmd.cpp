@@ -42,9 +42,9 @@ std::string python() {
   return env && *env ? env : "/usr/bin/python3";
 }
 
-// Installed: <prefix>/bin/nanoattn runs <prefix>/share/nanoattn/analysis/study_report.py; in the
-// build tree (where that is absent) the source tree's tools/analysis/. NANOATTN_ANALYSIS_DIR
-// overrides both.
+// Installed, the executable runs share/nanoattn/analysis/study_report.py of its own prefix (the
+// path from its folder is NANOATTN_BIN_TO_ANALYSIS); in the build tree, where that is absent, the
+// source tree's tools/analysis/. NANOATTN_ANALYSIS_DIR overrides both.
 fs::path find_script() {
   std::vector<fs::path> tried;
   if (const char* env = std::getenv("NANOATTN_ANALYSIS_DIR"); env && *env) tried.push_back(fs::path(env) / kScript);
