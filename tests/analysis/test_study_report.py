@@ -155,11 +155,21 @@ def check_partial(work):
     study = os.path.join(work, "partial")
     pending, missing = {("elu", 3), ("softmax", 2)}, {("delta_dpfp3", 1)}
     truth = make_study.make_study(study, pending=pending, missing=missing)["tiny"]
+    # Damaged files: a truncated KL file, a summary.json cut mid-write, an entry with no dir or seed.
+    with open(os.path.join(study, truth["dpfp3 +distill"][3]["dir"], "kl_vs_softmax.h5"), "r+b") as f:
+        f.truncate(100)
+    with open(os.path.join(study, truth["elu_wide"][2]["dir"], "summary.json"), "w") as f:
+        f.write('{"run": "elu_wide", "test_b')
+    with open(os.path.join(study, "study.json")) as f:
+        manifest = json.load(f)
+    manifest["runs"].append({"corpus": "tiny", "variant": "ghost", "status": "done"})
+    make_study.write_json(os.path.join(study, "study.json"), manifest)
     rep, md = report(study, study)
     rows = rows_of(rep)
     excluded = {(e["label"], e["seed"]): e["state"] for e in rep["excluded_runs"]}
-    check(excluded == {("elu", 3): "pending", ("softmax", 2): "pending", ("delta_dpfp3", 1): "missing"},
-          f"excluded runs {excluded}")
+    check(excluded == {("elu", 3): "pending", ("softmax", 2): "pending", ("delta_dpfp3", 1): "missing",
+                       ("elu_wide", 2): "missing", ("ghost", None): "missing"}, f"excluded runs {excluded}")
+    check(rows["dpfp3 +distill"]["kl"]["n"] == 1 and rows["ghost"]["test"]["n"] == 0, "damaged KL file left out")
     check(rows["elu"]["test"]["n"] == 2 and rows["delta_dpfp3"]["test"]["n"] == 2 and rows["softmax"]["test"]["n"] == 2,
           "seed counts of partial rows")
     mean, half = expect_interval([truth["elu"][s]["test"] for s in (1, 2)])

@@ -23,12 +23,13 @@ def _finite(x):
 
 
 def read_json(path):
-    """The parsed file, or None if it is missing or not valid JSON."""
+    """The parsed JSON object, or None if the file is missing, not valid JSON or not an object."""
     try:
         with open(path) as f:
-            return json.load(f)
+            obj = json.load(f)
     except (OSError, ValueError):
         return None
+    return obj if isinstance(obj, dict) else None
 
 
 def read_metrics(path):
@@ -60,9 +61,9 @@ def read_kl(path):
                 return None
             kl = f["kl_ab"][()].astype(np.float64)
             pos = f["positions"][()].astype(np.int64)
-    except (OSError, KeyError):
+    except Exception:  # noqa: BLE001 (h5py raises OSError, KeyError, ValueError...: any unreadable file is "no KL")
         return None
-    if kl.size == 0 or kl.shape != pos.shape or pos.min() < 0:
+    if kl.ndim != 1 or kl.size == 0 or kl.shape != pos.shape or pos.min() < 0:
         return None
     return {"mean": float(np.mean(kl)), "tokens": int(kl.size),
             "count": np.bincount(pos), "sum": np.bincount(pos, kl), "sumsq": np.bincount(pos, kl * kl)}
@@ -84,8 +85,12 @@ def load_run(study_dir, entry, unit):
     """One manifest entry with what its folder holds. `files` maps each kind of value to the file
     (relative to the study folder) it was read from."""
     rel = entry.get("dir") or ""
-    run = {k: entry.get(k) for k in ("corpus", "variant", "label", "seed", "override")}
-    run["label"] = run["label"] or run["variant"]
+    run = {k: entry.get(k) for k in ("seed", "override")}
+    run["corpus"] = str(entry.get("corpus") or "(no corpus)")
+    run["variant"] = str(entry.get("variant") or entry.get("label") or "(no variant)")
+    run["label"] = str(entry.get("label") or run["variant"])
+    if not isinstance(run["override"], str):
+        run["override"] = ""
     run.update(dir=rel, baseline=bool(entry.get("baseline")), distilled=bool(entry.get("distilled")),
                recurrent=bool(entry.get("recurrent")), status=entry.get("status"), files={})
     folder = os.path.join(study_dir, rel)

@@ -65,6 +65,11 @@ def human_bytes(n):
         n /= 1024
 
 
+def seed_key(seed):
+    """Seeds sort as numbers; anything else a manifest holds sorts after them, as text."""
+    return (0, seed, "") if isinstance(seed, int) else (1, 0, str(seed))
+
+
 def file_stem(corpus):
     return re.sub(r"[^A-Za-z0-9._-]", "_", corpus)
 
@@ -108,9 +113,9 @@ def make_row(label, runs, base_by_seed):
     """One table row: a (corpus, label) over its seeds."""
     first = runs[0]
     done = {}
-    for r in sorted((r for r in runs if r["state"] == "done"), key=lambda r: r["seed"]):
+    for r in sorted((r for r in runs if r["state"] == "done"), key=lambda r: seed_key(r["seed"])):
         done.setdefault(r["seed"], r)  # a seed listed twice counts once
-    seeds = sorted(done)
+    seeds = sorted(done, key=seed_key)
     src = lambda key: sorted(done[s]["files"][key] for s in seeds if key in done[s]["files"])  # noqa: E731
     per_seed = lambda key: {s: done[s][key] for s in seeds if key in done[s]}  # noqa: E731
     jsonable = lambda d: {str(s): v for s, v in d.items()}  # noqa: E731
@@ -125,7 +130,7 @@ def make_row(label, runs, base_by_seed):
         "label": label, "variant": first["variant"], "baseline": first["baseline"],
         "distilled": first["distilled"], "recurrent": any(r["recurrent"] for r in runs),
         "override": first["override"] or "",
-        "seeds": {"listed": sorted({r["seed"] for r in runs}), "done": seeds,
+        "seeds": {"listed": sorted({r["seed"] for r in runs}, key=seed_key), "done": seeds,
                   "excluded": {str(r["seed"]): f"{r['state']}: {r['reason']}" for r in runs if r["state"] != "done"}},
         "params": {"value": params[seeds[0]] if params else None, "per_seed": jsonable(params),
                    "consistent": len(pvals) <= 1, "ratio": None},
@@ -148,7 +153,7 @@ def make_row(label, runs, base_by_seed):
     }
     if not first["baseline"] and base_by_seed is not None:
         row["gap"] = study_stats.paired({s: r["test"] for s, r in base_by_seed.items()}, test)
-        both = sorted(set(base_by_seed) & set(test))
+        both = sorted(set(base_by_seed) & set(test), key=seed_key)
         row["sources"]["gap"] = sorted([done[s]["files"]["test"] for s in both] +
                                        [base_by_seed[s]["files"]["test"] for s in both])
     timing = {}

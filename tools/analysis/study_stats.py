@@ -82,7 +82,7 @@ def summarize(values):
 
 def paired(a_by_seed, b_by_seed):
     """Per-seed differences b - a over the seeds both have, summarized, with the differences."""
-    seeds = sorted(set(a_by_seed) & set(b_by_seed))
+    seeds = sorted(set(a_by_seed) & set(b_by_seed), key=lambda s: (0, s, "") if isinstance(s, int) else (1, 0, str(s)))
     diffs = {s: b_by_seed[s] - a_by_seed[s] for s in seeds}
     out = summarize([diffs[s] for s in seeds])
     out["per_seed"] = {str(s): diffs[s] for s in seeds}
