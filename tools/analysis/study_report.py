@@ -312,10 +312,15 @@ def markdown(report, corpora, unit):
 
 
 def write_atomic(path, text):
+    """A reader (or a killed report) sees the old file or the new one, never half of one."""
     tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def build(study_dir, out_dir):
@@ -373,6 +378,10 @@ def main():
         report = build(a.study, a.out or a.study)
     except study_load.StudyError as e:
         print(f"study_report: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # an output folder that cannot be written
+        print(f"study_report: error: {e.filename or a.out}: cannot write the report ({e.strerror}): choose a writable "
+              "--out folder", file=sys.stderr)
         return 1
     out = a.out or a.study
     print(f"{os.path.join(out, 'report.md')}: {report['answer']['text']}")
