@@ -94,12 +94,15 @@ def project_files(pattern_ext, skip=("build", ".git", "tools/bench")):
 
 def python_module_paths():
     modules = {}
-    for script in project_files(".py"):
+    scripts = project_files(".py")
+    own = {os.path.splitext(os.path.basename(s))[0] for s in scripts}  # the project's own modules, imported by name
+    for script in scripts:
         for node in ast.walk(ast.parse(open(script).read(), script)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
             for n in names:
-                modules.setdefault(n.split(".")[0], os.path.relpath(script, PROJECT))
+                if n.split(".")[0] not in own:
+                    modules.setdefault(n.split(".")[0], os.path.relpath(script, PROJECT))
     if not os.path.exists(PYTHON):
         return [], [f"{PYTHON} is not installed (the Python scripts run with it): run tools/setup.sh"]
     code = ("import importlib.util, sys\n"
