@@ -67,6 +67,10 @@ class BlockContext {
 
   template <class T>
   T option(const std::string& key, const T& fallback);
+  // The block's own option, else the model-level default `defaults[key]` (ModelDims: a
+  // `model.<block type>:` map), else `fallback`; errors name whichever was read.
+  template <class T>
+  T option_or_default(const std::string& key, const YAML::Node& defaults, const T& fallback);
   YAML::Node node_option(const std::string& key);  // a nested map or list (may be null)
   bool has_option(const std::string& key) const { return node_ && node_.IsMap() && node_[key]; }
   // Throws if the YAML has keys no option() asked for.
@@ -86,6 +90,9 @@ class BlockContext {
   const PluginRegistry& plugins() const { return plugins_; }
 
  private:
+  template <class T>
+  T value(const YAML::Node& v, const std::string& what) const;  // v as a T; errors at v start with `what`
+
   std::string type_;
   YAML::Node node_;
   std::string path_, where_;
@@ -135,11 +142,23 @@ T BlockContext::option(const std::string& key, const T& fallback) {
   asked_.insert(key);
   YAML::Node v = node_ ? node_[key] : YAML::Node();
   if (!v) return fallback;
+  return value<T>(v, cat("block '", type_, "': option '", key, "'"));
+}
+
+template <class T>
+T BlockContext::option_or_default(const std::string& key, const YAML::Node& defaults, const T& fallback) {
+  if (has_option(key) || !defaults || !defaults.IsMap() || !defaults[key]) return option<T>(key, fallback);
+  asked_.insert(key);
+  return value<T>(defaults[key], cat("model.", type_, ": '", key, "'"));
+}
+
+template <class T>
+T BlockContext::value(const YAML::Node& v, const std::string& what) const {
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     // Not yaml-cpp's as<T>: one rule for integers everywhere (integer_text.h).
     T x{};
     const std::string why = v.IsScalar() ? parse_integer(v.Scalar(), x) : "must be an integer, got 'a map or list'";
-    if (!why.empty()) throw Error(at(v), cat("block '", type_, "': option '", key, "' ", why));
+    if (!why.empty()) throw Error(at(v), cat(what, " ", why));
     return x;
   }
   try {
@@ -149,7 +168,7 @@ T BlockContext::option(const std::string& key, const T& fallback) {
                        : std::is_integral_v<T>       ? "an integer"
                        : std::is_floating_point_v<T> ? "a number"
                                                      : "a single value";
-    throw Error(at(v), cat("block '", type_, "': option '", key, "' must be ", want, ", got '",
+    throw Error(at(v), cat(what, " must be ", want, ", got '",
                            v.IsScalar() ? v.Scalar() : std::string("a map or list"), "'"));
   }
 }
