@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "integer_text.h"
+#include "nanoattn/attention.h"
 #include "nanoattn/ops.h"
 
 namespace na {
@@ -36,6 +37,19 @@ struct BlockInput {
   RecurrentState* state = nullptr;   // non-null: recurrent mode (T == 1), blocks advance it
 };
 
+// What the blocks of a model compute per token, for the cost model (cost_model.h): filled by
+// Block::describe, one entry per application (a repeat with share: true runs its blocks n times).
+struct AttentionUse {
+  std::string path, plugin;
+  int64_t d_model = 0, n_heads = 0;
+  bool causal = true;
+  Options options;  // every option the plugin declares, given or defaulted
+};
+struct ModelAnatomy {
+  std::vector<const Parameter*> matmul_weights;  // the weights each token's vector is multiplied by
+  std::vector<AttentionUse> attention;           // the attention computed (its projections are above)
+};
+
 class Block {
  public:
   virtual ~Block() = default;
@@ -49,6 +63,9 @@ class Block {
   // Adds this block's states to `state`, one per application, in the order forward() will
   // take them (containers recurse in their forward order).
   virtual void init_state(RecurrentState& /*state*/) const {}
+  // Adds one application of this block to `a`; containers add their children's, in forward
+  // order, once per application. Blocks without matrix products add nothing.
+  virtual void describe(ModelAnatomy& /*a*/) const {}
 
   std::string type;  // its registry name, e.g. "feed_forward" (set by the builder; for profiles)
 };
@@ -126,6 +143,9 @@ std::vector<std::unique_ptr<Block>> build_blocks(const YAML::Node& list, const s
 // A hash of a name that is the same on every platform (std::hash is not): seeds derived from
 // parameter paths.
 uint64_t stable_hash(const std::string& name);
+
+// describe() of each block of a list, in order.
+void describe_blocks(const std::vector<std::unique_ptr<Block>>& blocks, ModelAnatomy& a);
 
 // Runs a list of blocks in order.
 Var run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, Var x, const BlockInput& in);

@@ -90,6 +90,12 @@ std::string Model::recurrent_unsupported() const {
   return na::recurrent_unsupported(blocks_);
 }
 
+ModelAnatomy Model::anatomy() const {
+  ModelAnatomy a;
+  describe_blocks(blocks_, a);
+  return a;
+}
+
 std::unique_ptr<RecurrentState> Model::begin_recurrent(int64_t batch) const {
   const std::string why = recurrent_unsupported();
   NA_CHECK(why.empty(), "model", "cannot run token by token: ", why);

@@ -67,6 +67,10 @@ class Model {
   // tape().reset(), which the caller should do after every token (the state survives it).
   Var step(std::span<const int32_t> ids, RecurrentState& state) const;
 
+  // What a forward pass computes per token (for the cost model): matrix weights and attention
+  // layers, once per application.
+  ModelAnatomy anatomy() const;
+
   const ModelDims& dims() const { return dims_; }
   ParamStore& params() { return store_; }
   const ParamStore& params() const { return store_; }

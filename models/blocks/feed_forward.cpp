@@ -46,6 +46,10 @@ class FeedForward : public Block {
     if (chunks_ > 1) return chunked_ffn(x, *fc_, *fc_b_, *out_, *out_b_, chunks_);
     return gelu_linear(linear(x, *fc_, *fc_b_), *out_, *out_b_);  // gelu(hidden) is not stored
   }
+  void describe(ModelAnatomy& a) const override {
+    a.matmul_weights.push_back(fc_);
+    a.matmul_weights.push_back(out_);
+  }
 
  private:
   int64_t chunks_ = 1;

@@ -41,6 +41,10 @@ class LmHead : public Block {
   Var forward(const Var& x, const BlockInput&) const override {
     return linear(proj_ ? matmul(x, *proj_) : x, *weight_);
   }
+  void describe(ModelAnatomy& a) const override {  // a tied table is a product here
+    if (proj_) a.matmul_weights.push_back(proj_);
+    a.matmul_weights.push_back(weight_);
+  }
 
  private:
   // "tok.weight" -> "tok"; "" if the name does not end in ".weight".
