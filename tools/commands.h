@@ -11,6 +11,7 @@ void add_eval_command(CLI::App& app);    // eval_cmd.cpp
 void add_sample_command(CLI::App& app);  // eval_cmd.cpp
 void add_kl_command(CLI::App& app);      // kl_cmd.cpp
 void add_params_command(CLI::App& app);  // params_cmd.cpp: `params` and `blocks`
+void add_match_command(CLI::App& app);   // match_cmd.cpp
 void add_bench_command(CLI::App& app);  // `bench`, with one subcommand per benchmark:
 void add_linear_bench(CLI::App& bench);
 void add_attention_bench(CLI::App& bench);

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   na::cli::add_sample_command(app);
   na::cli::add_kl_command(app);
   na::cli::add_params_command(app);
+  na::cli::add_match_command(app);
   na::cli::add_demo_command(app);
   na::cli::add_bench_command(app);
   na::cli::add_plugins_command(app);
