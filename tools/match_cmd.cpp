@@ -59,11 +59,23 @@ std::string shell_quote(const std::string& s) {
 
 struct Row {
   std::string name, vary, value;  // value: the solved size ("-" for the base)
+  std::vector<std::string> notes;
   std::vector<std::string> overrides;
   ModelCost cost;
   double ratio = 1;
   bool within = true;
 };
+
+// A map override (model.attention={plugin: ...}) replaces the base's n_heads too: say so.
+std::vector<std::string> head_notes(const std::vector<int64_t>& base_heads, const Model& candidate) {
+  std::vector<std::string> notes;
+  const std::vector<AttentionUse> uses = candidate.anatomy().attention;
+  for (size_t i = 0; i < uses.size() && i < base_heads.size(); ++i)
+    if (uses[i].n_heads != base_heads[i])
+      notes.push_back(cat(uses[i].path, " has ", uses[i].n_heads, " heads, the base's ", base_heads[i],
+                          " (a map override replaces the whole map: give n_heads again)"));
+  return notes;
+}
 
 std::string fixed(double x, const char* fmt) {
   char buf[64];
@@ -99,8 +111,10 @@ void print_table(const std::vector<Row>& rows, const std::string& key, const Mat
   }
   std::printf("\nbudget: %s, matched within %.4g%% by solving %s; train FLOPs at T = %lld; ratio = candidate / "
               "base\n", spec.budget.c_str(), 100.0 * spec.tolerance, key.c_str(), (long long)spec.seq_len);
-  for (const Row& r : rows)
+  for (const Row& r : rows) {
     for (const std::string& a : r.cost.approximations) std::printf("note (%s): %s\n", r.name.c_str(), a.c_str());
+    for (const std::string& a : r.notes) std::printf("note (%s): %s\n", r.name.c_str(), a.c_str());
+  }
 }
 
 void run_match(const MatchArgs& a) {
@@ -134,8 +148,10 @@ void run_match(const MatchArgs& a) {
   const std::string key = solve_key(spec.solve);
 
   std::vector<Row> rows;
+  std::vector<int64_t> base_heads;
   {
     Model m(base->model, base->where, vocab, plugins, base->seed);
+    for (const AttentionUse& u : m.anatomy().attention) base_heads.push_back(u.n_heads);
     Row r;
     r.name = base->name + " (base)";
     r.cost = model_cost(m, spec.seq_len, spec.context);
@@ -168,6 +184,7 @@ void run_match(const MatchArgs& a) {
     r.overrides = v.assignments;
     r.overrides.push_back(cat("model.", key, "=", m.value));
     r.cost = m.cost;
+    r.notes = head_notes(base_heads, Model(m.model, base->where, vocab, plugins, base->seed));
     r.ratio = m.ratio;
     r.within = m.within_tolerance;
     rows.push_back(r);
@@ -209,8 +226,10 @@ void add_match_command(CLI::App& app) {
   cmd->footer(
       "Each --vary is one candidate: [NAME:]key.path=value[;key.path=value...], --set syntax, applied to the base "
       "run (the first run, or --run), e.g.\n"
-      "  --vary 'dpfp3:model.attention={plugin: linear, options: {feature_map: dpfp, nu: 3}}'\n"
+      "  --vary 'dpfp3:model.attention={plugin: linear, n_heads: 4, options: {feature_map: dpfp, nu: 3}}'\n"
       "  --vary 'wide:model.attention.plugin=linear;model.attention.options={key_dim: 64}'\n"
+      "As with --set, a map value replaces the whole map (give n_heads again; a note says when the heads "
+      "differ from the base's): change one key with its path (model.attention.plugin=linear).\n"
       "For each, the integer --solve size whose budget is nearest the base's is found (d_ff = "
       "model.feed_forward.hidden, which the feed_forward blocks must not set themselves; d_model: only values the "
       "model builds with, e.g. divisible by n_heads; or any integer key path, e.g. model.blocks.2.repeat.n).\n"
