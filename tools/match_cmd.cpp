@@ -70,10 +70,13 @@ struct Row {
 std::vector<std::string> head_notes(const std::vector<int64_t>& base_heads, const Model& candidate) {
   std::vector<std::string> notes;
   const std::vector<AttentionUse> uses = candidate.anatomy().attention;
+  size_t differ = 0, first = 0;
   for (size_t i = 0; i < uses.size() && i < base_heads.size(); ++i)
-    if (uses[i].n_heads != base_heads[i])
-      notes.push_back(cat(uses[i].path, " has ", uses[i].n_heads, " heads, the base's ", base_heads[i],
-                          " (a map override replaces the whole map: give n_heads again)"));
+    if (uses[i].n_heads != base_heads[i] && differ++ == 0) first = i;
+  if (differ > 0)
+    notes.push_back(cat(uses[first].path, differ > 1 ? cat(" (and ", differ - 1, " more attention layers)") : "",
+                        " has ", uses[first].n_heads, " heads, the base's ", base_heads[first],
+                        " (a map override replaces the whole map: give n_heads again)"));
   return notes;
 }
 
