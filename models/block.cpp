@@ -116,6 +116,10 @@ uint64_t stable_hash(const std::string& name) {
   return h;
 }
 
+void describe_blocks(const std::vector<std::unique_ptr<Block>>& blocks, ModelAnatomy& a) {
+  for (const auto& b : blocks) b->describe(a);
+}
+
 Var run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, Var x, const BlockInput& in) {
   for (const auto& b : blocks) {
     profile::Scope scope(profile::Scope::Block, b->type.c_str());

@@ -13,6 +13,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "integer_text.h"
+#include "nanoattn/attention.h"
 #include "nanoattn/ops.h"
 
 namespace na {
@@ -36,6 +37,19 @@ struct BlockInput {
   RecurrentState* state = nullptr;   // non-null: recurrent mode (T == 1), blocks advance it
 };
 
+// What the blocks of a model compute per token, for the cost model (cost_model.h): filled by
+// Block::describe, one entry per application (a repeat with share: true runs its blocks n times).
+struct AttentionUse {
+  std::string path, plugin;
+  int64_t d_model = 0, n_heads = 0;
+  bool causal = true;
+  Options options;  // every option the plugin declares, given or defaulted
+};
+struct ModelAnatomy {
+  std::vector<const Parameter*> matmul_weights;  // the weights each token's vector is multiplied by
+  std::vector<AttentionUse> attention;           // the attention computed (its projections are above)
+};
+
 class Block {
  public:
   virtual ~Block() = default;
@@ -49,6 +63,9 @@ class Block {
   // Adds this block's states to `state`, one per application, in the order forward() will
   // take them (containers recurse in their forward order).
   virtual void init_state(RecurrentState& /*state*/) const {}
+  // Adds one application of this block to `a`; containers add their children's, in forward
+  // order, once per application. Blocks without matrix products add nothing.
+  virtual void describe(ModelAnatomy& /*a*/) const {}
 
   std::string type;  // its registry name, e.g. "feed_forward" (set by the builder; for profiles)
 };
@@ -67,6 +84,10 @@ class BlockContext {
 
   template <class T>
   T option(const std::string& key, const T& fallback);
+  // The block's own option, else the model-level default `defaults[key]` (ModelDims: a
+  // `model.<block type>:` map), else `fallback`; errors name whichever was read.
+  template <class T>
+  T option_or_default(const std::string& key, const YAML::Node& defaults, const T& fallback);
   YAML::Node node_option(const std::string& key);  // a nested map or list (may be null)
   bool has_option(const std::string& key) const { return node_ && node_.IsMap() && node_[key]; }
   // Throws if the YAML has keys no option() asked for.
@@ -86,6 +107,9 @@ class BlockContext {
   const PluginRegistry& plugins() const { return plugins_; }
 
  private:
+  template <class T>
+  T value(const YAML::Node& v, const std::string& what) const;  // v as a T; errors at v start with `what`
+
   std::string type_;
   YAML::Node node_;
   std::string path_, where_;
@@ -120,6 +144,9 @@ std::vector<std::unique_ptr<Block>> build_blocks(const YAML::Node& list, const s
 // parameter paths.
 uint64_t stable_hash(const std::string& name);
 
+// describe() of each block of a list, in order.
+void describe_blocks(const std::vector<std::unique_ptr<Block>>& blocks, ModelAnatomy& a);
+
 // Runs a list of blocks in order.
 Var run_blocks(const std::vector<std::unique_ptr<Block>>& blocks, Var x, const BlockInput& in);
 
@@ -135,11 +162,23 @@ T BlockContext::option(const std::string& key, const T& fallback) {
   asked_.insert(key);
   YAML::Node v = node_ ? node_[key] : YAML::Node();
   if (!v) return fallback;
+  return value<T>(v, cat("block '", type_, "': option '", key, "'"));
+}
+
+template <class T>
+T BlockContext::option_or_default(const std::string& key, const YAML::Node& defaults, const T& fallback) {
+  if (has_option(key) || !defaults || !defaults.IsMap() || !defaults[key]) return option<T>(key, fallback);
+  asked_.insert(key);
+  return value<T>(defaults[key], cat("model.", type_, ": '", key, "'"));
+}
+
+template <class T>
+T BlockContext::value(const YAML::Node& v, const std::string& what) const {
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     // Not yaml-cpp's as<T>: one rule for integers everywhere (integer_text.h).
     T x{};
     const std::string why = v.IsScalar() ? parse_integer(v.Scalar(), x) : "must be an integer, got 'a map or list'";
-    if (!why.empty()) throw Error(at(v), cat("block '", type_, "': option '", key, "' ", why));
+    if (!why.empty()) throw Error(at(v), cat(what, " ", why));
     return x;
   }
   try {
@@ -149,7 +188,7 @@ T BlockContext::option(const std::string& key, const T& fallback) {
                        : std::is_integral_v<T>       ? "an integer"
                        : std::is_floating_point_v<T> ? "a number"
                                                      : "a single value";
-    throw Error(at(v), cat("block '", type_, "': option '", key, "' must be ", want, ", got '",
+    throw Error(at(v), cat(what, " must be ", want, ", got '",
                            v.IsScalar() ? v.Scalar() : std::string("a map or list"), "'"));
   }
 }

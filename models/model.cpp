@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <initializer_list>
+
 #include "init_scheme.h"
 #include "integer_text.h"
 #include "plugin_loader.h"
@@ -20,6 +22,24 @@ int64_t positive(const YAML::Node& model, const std::string& key, const std::str
   NA_CHECK(x > 0, mark(where, v), "model: '", key, "' must be > 0, got ", x);
   return x;
 }
+
+// model.<key>: a map of defaults for every <key> block, with only `valid` keys (null if absent).
+// The values are checked by the blocks that use them, which name this position.
+YAML::Node defaults(const YAML::Node& model, const std::string& key, std::initializer_list<const char*> valid,
+                    const std::string& example, const std::string& where) {
+  YAML::Node d = model[key];
+  if (!d) return YAML::Node();
+  NA_CHECK(d.IsMap(), mark(where, d), "model: '", key, "' is a map of defaults for ", key, " blocks, e.g. ", example);
+  std::string names;
+  for (const char* v : valid) names += (names.empty() ? "" : ", ") + std::string(v);
+  for (const auto& kv : d) {
+    const std::string k = kv.first.Scalar();
+    bool ok = false;
+    for (const char* v : valid) ok = ok || k == v;
+    NA_CHECK(ok, mark(where, kv.first), "model.", key, ": unknown key '", k, "'; valid keys: ", names);
+  }
+  return d;
+}
 }  // namespace
 
 Model::Model(const YAML::Node& node, const std::string& where, int64_t vocab,
@@ -28,20 +48,17 @@ Model::Model(const YAML::Node& node, const std::string& where, int64_t vocab,
   for (const auto& kv : node) {
     std::string key = kv.first.as<std::string>();
     NA_CHECK(key == "d_model" || key == "vocab" || key == "max_len" || key == "causal" || key == "blocks" ||
-                 key == "init" || key == "attention",
+                 key == "init" || key == "attention" || key == "feed_forward" || key == "dropout",
              mark(where, kv.first), "model: unknown key '", key,
-             "'; valid keys: d_model, vocab, max_len, causal, init, attention, blocks");
+             "'; valid keys: d_model, vocab, max_len, causal, init, attention, feed_forward, dropout, blocks");
   }
-  if (YAML::Node a = node["attention"]) {
-    NA_CHECK(a.IsMap(), mark(where, a), "model: 'attention' is a map of defaults for attention blocks, e.g. "
-             "{plugin: linear, n_heads: 4, options: {feature_map: elu}}");
-    for (const auto& kv : a) {
-      const std::string key = kv.first.Scalar();
-      NA_CHECK(key == "plugin" || key == "n_heads" || key == "options", mark(where, kv.first),
-               "model.attention: unknown key '", key, "'; valid keys: plugin, n_heads, options");
-    }
-    dims_.attention = a;
-  }
+  dims_.attention = defaults(node, "attention", {"plugin", "n_heads", "options"},
+                             "{plugin: linear, n_heads: 4, options: {feature_map: elu}}", where);
+  dims_.feed_forward = defaults(node, "feed_forward", {"mult", "hidden", "chunks"}, "{hidden: 512, chunks: 1}", where);
+  if (YAML::Node f = dims_.feed_forward; f && f["mult"] && f["hidden"])
+    throw Error(mark(where, f["hidden"]), "model.feed_forward: give either mult (hidden = mult x d_model) or "
+                                          "hidden (the width itself), not both");
+  dims_.dropout = defaults(node, "dropout", {"p"}, "{p: 0.1}", where);
   dims_.d_model = positive(node, "d_model", where);
   dims_.max_len = positive(node, "max_len", where);
   dims_.vocab = vocab;
@@ -71,6 +88,12 @@ std::string Model::recurrent_unsupported() const {
   if (!dims_.causal)
     return "the model is bidirectional (causal: false): an RNN sees only the tokens so far";
   return na::recurrent_unsupported(blocks_);
+}
+
+ModelAnatomy Model::anatomy() const {
+  ModelAnatomy a;
+  describe_blocks(blocks_, a);
+  return a;
 }
 
 std::unique_ptr<RecurrentState> Model::begin_recurrent(int64_t batch) const {

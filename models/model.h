@@ -6,6 +6,9 @@
 //     max_len: 256          # longest context (learned positions, length-dependent plugins)
 //     causal: true
 //     init: {std: 0.02, residual_scale: true}   # GPT-2 initialisation (init_scheme.h); optional
+//     attention: {plugin: linear, n_heads: 4}   # defaults for every attention block; optional
+//     feed_forward: {hidden: 512}              # defaults for every feed_forward block (mult | hidden, chunks)
+//     dropout: {p: 0.1}                        # default p for every dropout block
 //     blocks:               # each item is {block_type: {its options}}; see `nanoattn blocks`
 //       - token_embedding: {}
 //       - positional: {kind: learned}
@@ -38,6 +41,9 @@ struct ModelDims {
   // model.attention: defaults (plugin, n_heads, options) for every attention block that does not
   // set them, so one override (`model: {attention: {plugin: linear}}`) swaps all of them.
   YAML::Node attention;
+  // model.feed_forward: {mult | hidden, chunks} and model.dropout: {p}, the same for those blocks
+  // (a block's own option wins; feed_forward's mult and hidden replace each other).
+  YAML::Node feed_forward, dropout;
 };
 
 class Model {
@@ -60,6 +66,10 @@ class Model {
   // the tape and never uses dropout. The logits live in the tape's arena: read them before
   // tape().reset(), which the caller should do after every token (the state survives it).
   Var step(std::span<const int32_t> ids, RecurrentState& state) const;
+
+  // What a forward pass computes per token (for the cost model): matrix weights and attention
+  // layers, once per application.
+  ModelAnatomy anatomy() const;
 
   const ModelDims& dims() const { return dims_; }
   ParamStore& params() { return store_; }

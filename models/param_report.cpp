@@ -6,9 +6,6 @@
 
 namespace na {
 
-namespace {
-
-// 834432 -> "834,432"
 std::string with_commas(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n), out;
   for (size_t i = 0; i < digits.size(); ++i) {
@@ -17,6 +14,8 @@ std::string with_commas(int64_t n) {
   }
   return n < 0 ? "-" + out : out;
 }
+
+namespace {
 
 std::string pad_right(const std::string& s, size_t w) { return s.size() >= w ? s : s + std::string(w - s.size(), ' '); }
 std::string pad_left(const std::string& s, size_t w) { return s.size() >= w ? s : std::string(w - s.size(), ' ') + s; }

@@ -16,6 +16,9 @@ struct ParamGroup {
   int64_t tensors = 0, scalars = 0;
 };
 
+// 834432 -> "834,432" (the tables' number format)
+std::string with_commas(int64_t n);
+
 // The non-empty groups, in the order of param_groups().
 std::vector<ParamGroup> param_breakdown(const ParamStore& store);
 

@@ -19,6 +19,17 @@ const std::vector<std::string>& param_groups() {
   return groups;
 }
 
+bool is_attention_projection(const std::string& name) {
+  for (const char* proj : {"qkv", "qv", "proj"})
+    for (const char* kind : {".weight", ".bias"}) {
+      const std::string local = std::string(proj) + kind;
+      if (name == local) return true;
+      if (name.size() > local.size() && name.compare(name.size() - local.size() - 1, std::string::npos, "." + local) == 0)
+        return true;
+    }
+  return false;
+}
+
 Parameter& ParamStore::create(const std::string& name, const Shape& shape, const Init& init) {
   NA_CHECK(find(name) == nullptr, "model", "two parameters are named '", name,
            "': give one of the blocks another `name`");

@@ -20,6 +20,9 @@ namespace na {
 std::string param_group(const std::string& block_type);
 // The groups in report order.
 const std::vector<std::string>& param_groups();
+// Whether an attention parameter is one of the q/k/v/output projections ("blocks.0.attn.qkv.weight",
+// qkv / qv / proj, weight or bias) rather than a plugin's own (delta's beta, linformer's E, ...).
+bool is_attention_projection(const std::string& name);
 
 class ParamStore {
  public:

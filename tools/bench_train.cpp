@@ -13,10 +13,10 @@
 
 #include "bench_options.h"
 #include "commands.h"
+#include "cost_model.h"
 #include "data/batcher.h"
 #include "data/corpus.h"
 #include "experiment/experiment.h"
-#include "integer_text.h"
 #include "model.h"
 #include "nanoattn/core.h"
 #include "plugin_loader.h"
@@ -41,41 +41,6 @@ double peak_rss_mib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return u.ru_maxrss / 1024.0;  // Linux reports KiB
-}
-
-// An integer of the model YAML, which building the model has already checked (a whole number,
-// maybe written 2.0 or 1e1, which yaml-cpp's as<int64_t> would refuse).
-int64_t model_int(const YAML::Node& v, int64_t fallback) {
-  int64_t x = fallback;
-  if (v && v.IsScalar()) parse_integer(v.Scalar(), x);
-  return x;
-}
-
-// How many attention layers run in a forward pass: `repeat` multiplies, containers recurse.
-int64_t attention_layers(const YAML::Node& blocks) {
-  int64_t n = 0;
-  for (const YAML::Node& item : blocks) {
-    for (const auto& kv : item) {
-      const std::string type = kv.first.Scalar();
-      const YAML::Node& o = kv.second;
-      if (type == "attention") n += 1;
-      if (type == "residual" && o["body"]) n += attention_layers(o["body"]);
-      if (type == "repeat" && o["blocks"]) n += model_int(o["n"], 1) * attention_layers(o["blocks"]);
-    }
-  }
-  return n;
-}
-
-// Training FLOPs per token, PaLM-style: 6 x params for the matrix products, plus 12 x layers x
-// d_model x (the length each query attends over: T for softmax-like plugins, the head size for
-// the state products of linear attention).
-double flops_per_token(const RunConfig& r, const Model& m) {
-  const std::string plugin = r.model["attention"] && r.model["attention"]["plugin"]
-                                 ? r.model["attention"]["plugin"].Scalar() : "softmax";
-  const int64_t d = m.dims().d_model;
-  const int64_t heads = r.model["attention"] ? model_int(r.model["attention"]["n_heads"], 1) : 1;
-  const double span = plugin == "linear" ? double(d / heads) : double(r.train.seq_len);
-  return 6.0 * double(m.params().count()) + 12.0 * double(attention_layers(r.model["blocks"])) * d * span;
 }
 
 // Plain sgemm throughput of this process right now, through the same TBB-split wrapper the ops
@@ -160,7 +125,9 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
   time_steps(model, params, *opt, r, batcher, a.warmup);
   const Timing t = time_steps(model, params, *opt, r, batcher, a.steps);
   const double gflops = sgemm_gflops(r.train.batch_size * r.train.seq_len);
-  const double model_gflops = flops_per_token(r, model) * t.tokens_per_s / 1e9;
+  // Model FLOPs: the cost model's training FLOPs per token (models/attention_cost.h).
+  const double model_gflops =
+      model_cost(model, r.train.seq_len, r.train.seq_len).train_flops_per_token * t.tokens_per_s / 1e9;
   nlohmann::json j = {{"experiment", r.experiment}, {"run", r.name}, {"params", model.params().count()},
                       {"threads", num_threads()}, {"batch_size", r.train.batch_size}, {"seq_len", r.train.seq_len},
                       {"steps", a.steps}, {"tokens_per_s", t.tokens_per_s}, {"step_median_s", t.step_median_s},
@@ -176,7 +143,7 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
                 t.tokens_per_s, t.step_median_s * 1e3, peak_rss_mib(), tape().arena().capacity() / 1048576.0);
     std::printf("  sgemm         %.1f GFLOP/s (OpenBLAS %s kernels, measured now, all threads)\n", gflops,
                 blas_kernels().c_str());
-    std::printf("  model         %.1f GFLOP/s (6 x params + 12 x layers x d_model x span per token), MFU %.2f\n",
+    std::printf("  model         %.1f GFLOP/s (the cost model's training FLOPs per token), MFU %.2f\n",
                 model_gflops, model_gflops / gflops);
   }
   if (a.profile) {

@@ -13,6 +13,7 @@ void add_kl_command(CLI::App& app);      // kl_cmd.cpp
 void add_study_command(CLI::App& app);   // study_cmd.cpp, tools/study/
 void add_params_command(CLI::App& app);  // params_cmd.cpp: `params` and `blocks`
 void add_report_command(CLI::App& app);  // report_cmd.cpp: runs tools/analysis/study_report.py
+void add_match_command(CLI::App& app);   // match_cmd.cpp
 void add_bench_command(CLI::App& app);  // `bench`, with one subcommand per benchmark:
 void add_linear_bench(CLI::App& bench);
 void add_attention_bench(CLI::App& bench);

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   na::cli::add_study_command(app);
   na::cli::add_params_command(app);
   na::cli::add_report_command(app);
+  na::cli::add_match_command(app);
   na::cli::add_demo_command(app);
   na::cli::add_bench_command(app);
   na::cli::add_plugins_command(app);

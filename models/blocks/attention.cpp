@@ -53,7 +53,9 @@ class Attention : public Block {
       params_.add(s.name, p.var());
       // The SDK's output projection feeds the residual stream (GPT-2 scales its init by depth).
       if (s.name == "proj.weight") ctx.store().mark_residual_output(p);
+      if (is_attention_projection(s.name) && s.shape.rank() == 2) projections_.push_back(&p);
     }
+    use_ = {path, plugin, config.d_model, config.n_heads, config.causal, config.options};
     path_ = path;
     plugin_ = plugin;
     capabilities_ = loaded.info->capabilities;
@@ -63,6 +65,12 @@ class Attention : public Block {
     AttentionContext ctx;
     ctx.training = in.opt.training;
     return attention_->forward(x, params_, ctx);
+  }
+
+  // The plugin's own parameters (beta, E, ...) are priced with its attention (cost_model.h).
+  void describe(ModelAnatomy& a) const override {
+    a.matmul_weights.insert(a.matmul_weights.end(), projections_.begin(), projections_.end());
+    a.attention.push_back(use_);
   }
 
   std::string recurrent_unsupported() const override {
@@ -108,6 +116,8 @@ class Attention : public Block {
 
   std::unique_ptr<IAttention> attention_;
   ParamSet params_;
+  std::vector<const Parameter*> projections_;  // q/k/v and output weights
+  AttentionUse use_;
   std::string path_, plugin_;
   Capabilities capabilities_;
 };

@@ -25,6 +25,8 @@ class CausalConv : public Block {
     if (bias) bias_ = &ctx.store().create(path + ".bias", {C}, Init::zeros());
   }
 
+  // Each weight multiplies one input value per output position: a product like a matrix's.
+  void describe(ModelAnatomy& a) const override { a.matmul_weights.push_back(weight_); }
   Var forward(const Var& x, const BlockInput& in) const override {
     if (in.state) return step(x, in);
     return causal_conv1d(x, *weight_, bias_ ? bias_->var() : Var(), static_cast<int>(G_));

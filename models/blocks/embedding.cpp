@@ -22,6 +22,9 @@ class TokenEmbedding : public Block {
     Var x = embedding(*table_, in.ids, {in.B, in.T});  // (B, T, E or C)
     return proj_ ? linear(x, *proj_) : x;             // (B, T, E) proj^T -> (B, T, C)
   }
+  void describe(ModelAnatomy& a) const override {  // the table is a lookup, not a product
+    if (proj_) a.matmul_weights.push_back(proj_);
+  }
 
  private:
   Parameter* table_ = nullptr;

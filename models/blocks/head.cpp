@@ -41,6 +41,10 @@ class LmHead : public Block {
   Var forward(const Var& x, const BlockInput&) const override {
     return linear(proj_ ? matmul(x, *proj_) : x, *weight_);
   }
+  void describe(ModelAnatomy& a) const override {  // a tied table is a product here
+    if (proj_) a.matmul_weights.push_back(proj_);
+    a.matmul_weights.push_back(weight_);
+  }
 
  private:
   // "tok.weight" -> "tok"; "" if the name does not end in ".weight".
@@ -57,8 +61,10 @@ class LmHead : public Block {
 
 class Dropout : public Block {
  public:
-  explicit Dropout(BlockContext& ctx) : p_(ctx.option<float>("p", 0.1f)) {
-    NA_CHECK(p_ >= 0 && p_ < 1, ctx.at(), "dropout: p must be in [0, 1), got ", p_);
+  explicit Dropout(BlockContext& ctx) : p_(ctx.option_or_default<float>("p", ctx.dims().dropout, 0.1f)) {
+    const YAML::Node& d = ctx.dims().dropout;  // model.dropout: {p}
+    NA_CHECK(p_ >= 0 && p_ < 1, ctx.has_option("p") || !d || !d["p"] ? ctx.at() : ctx.at(d["p"]),
+             "dropout: p must be in [0, 1), got ", p_);
     salt_ = stable_hash(ctx.path_for("dropout") + ctx.at());
   }
   Var forward(const Var& x, const BlockInput& in) const override {
@@ -76,6 +82,6 @@ NANOATTN_REGISTER_BLOCK(lm_head,
                         "logits = x W^T; options: tied_to (a token embedding's table, e.g. tok.weight, or its path; "
                         "a factorised one gives (x proj) table^T), name",
                         [](BlockContext& c) { return std::make_unique<LmHead>(c); });
-NANOATTN_REGISTER_BLOCK(dropout, "inverted dropout while training; options: p (0.1)",
+NANOATTN_REGISTER_BLOCK(dropout, "inverted dropout while training; options: p (0.1; unset: model.dropout.p)",
                         [](BlockContext& c) { return std::make_unique<Dropout>(c); });
 }  // namespace na

@@ -37,6 +37,7 @@ class Residual : public Block {
   }
   std::string recurrent_unsupported() const override { return na::recurrent_unsupported(body_); }
   void init_state(RecurrentState& state) const override { init_states(body_, state); }  // norms hold none
+  void describe(ModelAnatomy& a) const override { describe_blocks(body_, a); }  // norms multiply no matrix
 
  private:
   bool post_norm_ = false;
@@ -73,6 +74,9 @@ class Repeat : public Block {
   // A state per application, even when the copies share one set of weights.
   void init_state(RecurrentState& state) const override {
     for (int64_t i = 0; i < n_; ++i) init_states(copy(i), state);
+  }
+  void describe(ModelAnatomy& a) const override {
+    for (int64_t i = 0; i < n_; ++i) describe_blocks(copy(i), a);
   }
 
  private:

@@ -24,7 +24,7 @@ constexpr int64_t kC = 8;
 
 // One causal_conv block built from `options` ("{kernel: 3}"), with its own parameters.
 struct ConvUnderTest {
-  ModelDims dims{kC, 5, 16, true, {}};
+  ModelDims dims{kC, 5, 16, true, {}, {}, {}};
   ParamStore store;
   std::vector<std::unique_ptr<Block>> blocks;
 

@@ -85,7 +85,7 @@ TEST_CASE("model errors: unknown keys three levels down name their position and 
   check_error(with_blocks("  - repeat: {n: 2, blocks: [{residual: {norm_nam: ln, body: []}}]}\n"),
               {"exp.yaml:4:41: block 'residual' has no option 'norm_nam'; valid options: ", "norm_name", "post_norm"});
   check_error("d_model: 8\nmax_len: 4\nlayers: 3\nblocks: []\n",
-              {"exp.yaml:3:1: model: unknown key 'layers'; valid keys: d_model, vocab, max_len, causal, init, attention, blocks"});
+              {"exp.yaml:3:1: model: unknown key 'layers'; valid keys: d_model, vocab, max_len, causal, init, attention, feed_forward, dropout, blocks"});
 }
 
 TEST_CASE("model errors: a value of the wrong type says what type is wanted") {

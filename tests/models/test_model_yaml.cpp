@@ -82,7 +82,7 @@ blocks:
 
 TEST_CASE("model: errors name the file position, the key and the valid choices") {
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - tokn_embedding: {}\n", "exp.yaml:4:5: unknown block 'tokn_embedding'; known blocks: attention, causal_conv, dropout");
-  CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - feed_forward: {mul: 4}\n", "exp.yaml:4:20: block 'feed_forward' has no option 'mul'; valid options: chunks, mult, name");
+  CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - feed_forward: {mul: 4}\n", "exp.yaml:4:20: block 'feed_forward' has no option 'mul'; valid options: chunks, hidden, mult, name");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {n_heads: 3}\n", "attention: n_heads 3 must be > 0 and divide d_model 8");
   CHECK_ERROR("d_model: 8\nmax_len: 4\nblocks:\n  - attention: {plugin: sofmax}\n", "no attention plugin named 'sofmax'. Available: ");
   CHECK_ERROR("d_model: 0\nmax_len: 4\nblocks: []\n", "exp.yaml:1:10: model: 'd_model' must be > 0, got 0");

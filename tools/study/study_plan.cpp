@@ -379,6 +379,8 @@ void StudyPlan::write_manifest() const {
         best = v;
         c["chosen"] = settings;
         c["chosen"]["name"] = p.name;
+        for (const char* k : {"lr", "dropout"})
+          if (t.contains(k)) c["chosen"][k] = t[k];
       }
       c["tuning"].push_back(t);
     }
