@@ -22,7 +22,7 @@ const std::map<std::string, EvalMode> kModes = {{"parallel", EvalMode::Parallel}
 
 struct EvalArgs {
   std::string checkpoint, split = "val", mode = "parallel", dump, dump_dtype = "float32";
-  int64_t seq_len = 0, batch_size = 0;
+  int64_t seq_len = 0, batch_size = 0, top_k = 0;
   int threads = 0;
   bool json = false;
 };
@@ -45,14 +45,19 @@ void run_eval(const EvalArgs& a) {
   const int64_t T = a.seq_len > 0 ? a.seq_len : run.cfg.eval_seq_len();
   const int64_t B = a.batch_size > 0 ? a.batch_size : run.cfg.eval.batch_size;
   NA_CHECK(T <= run.model->dims().max_len, "--seq-len", T, " exceeds the model's max_len ", run.model->dims().max_len);
+  NA_CHECK(a.top_k == 0 || !a.dump.empty(), "--top-k", "only applies to a dump: add --dump FILE");
+  NA_CHECK(a.top_k < static_cast<int64_t>(run.tokenizer.size()), "--top-k", a.top_k, " must be less than the ",
+           "vocabulary's ", run.tokenizer.size(), " tokens (0, the default, keeps full distributions)");
+  DumpInfo info;
+  if (!a.dump.empty()) {
+    info = make_dump_info(run.cfg, run.tokenizer, a.checkpoint, run.step, a.split, kModes.at(a.mode), T,
+                          parse_dump_dtype(a.dump_dtype, "--dump-dtype"));
+    info.top_k = a.top_k;
+  }
   double dump_s = 0;
-  const EvalResult r =
-      a.dump.empty()
-          ? evaluate(*run.model, stream, T, B, kModes.at(a.mode))
-          : evaluate_with_dump(*run.model, stream, T, B, kModes.at(a.mode), a.dump,
-                               make_dump_info(run.cfg, run.tokenizer, a.checkpoint, run.step, a.split,
-                                              kModes.at(a.mode), T, parse_dump_dtype(a.dump_dtype, "--dump-dtype")),
-                               &dump_s);
+  const EvalResult r = a.dump.empty() ? evaluate(*run.model, stream, T, B, kModes.at(a.mode))
+                                      : evaluate_with_dump(*run.model, stream, T, B, kModes.at(a.mode), a.dump, info,
+                                                           &dump_s);
   const std::string unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
   if (a.json) {
     nlohmann::json j = {{"checkpoint", a.checkpoint}, {"run", run.cfg.name},  {"step", run.step},
@@ -117,6 +122,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--dump", a->dump, "also write every token's log-probabilities to this HDF5 file (see docs/FORMATS.md)");
   cmd->add_option("--dump-dtype", a->dump_dtype, "the dump's log-probabilities")
       ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
+  cmd->add_option("--top-k", a->top_k, "dump only each token's K likeliest tokens and their log-probabilities (a "
+                                       "distillation teacher; `kl` needs full ones); 0 = full distributions")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->callback([a] { run_eval(*a); });
 }
 

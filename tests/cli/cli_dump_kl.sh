@@ -108,6 +108,30 @@ expect_error "compare_to names no run" "badref.yaml:24:17: run 'linear': compare
   "$nanoattn" run badref.yaml --out out2
 expect_error "--only without the reference" "run 'linear' compares to 'softmax', which --only leaves out" \
   "$nanoattn" run exp.yaml --out out3 --only linear
+# A top-k teacher dump of the training split (h5py: the k likeliest, sorted, the rest bucket
+# recoverable), refused by kl, and a student distilled from it (train.distill).
+"$nanoattn" eval "$ck_a" --split train --dump teacher_top4.h5 --top-k 4 > /dev/null
+/usr/bin/python3 - <<'PY'
+import h5py, numpy as np
+with h5py.File("teacher_top4.h5", "r") as f, h5py.File("train.h5", "r") as g:
+    assert f.attrs["top_k"] == 4 and f.attrs["format_version"] == 2 and "logprobs" not in f
+    ids, lp, full = f["topk_ids"][()], f["topk_logprobs"][()], g["logprobs"][()]
+    assert ids.shape == lp.shape == (full.shape[0], 4)
+    assert np.array_equal(np.take_along_axis(full, ids, 1), lp) and (np.diff(lp, axis=1) <= 0).all()
+    rest = 1 - np.exp(lp.astype(np.float64)).sum(1)
+    others = np.exp(full.astype(np.float64)).sum(1) - np.exp(lp.astype(np.float64)).sum(1)
+    assert np.abs(rest - others).max() < 1e-5, np.abs(rest - others).max()
+print("top-k dump ok")
+PY
+expect_error "kl of a top-k dump" "teacher_top4.h5: a top-k dump (top_k = 4: only each token's 4 likeliest log-probabilities), but nanoattn kl needs full distributions" \
+  "$nanoattn" kl train.h5 teacher_top4.h5
+expect_error "--top-k without --dump" "--top-k: only applies to a dump" "$nanoattn" eval "$ck_a" --top-k 4
+expect_error "distill without aligned windows" "train.distill needs train.windows: aligned" \
+  "$nanoattn" run exp.yaml --out out5 --only softmax --set 'train.distill={teacher: teacher_top4.h5, top_k: 4}'
+"$nanoattn" run exp.yaml --out out5 --only softmax --set train.steps=6 --set train.windows=aligned --set log.every=2 \
+  --set 'train.distill={teacher: teacher_top4.h5, top_k: 4}' > distill.log 2>&1 || { cat distill.log; exit 1; }
+grep -q "distilling from the teacher dump .*/teacher_top4.h5 (run softmax, step 30, top 4)" distill.log && head -1 out5/tiny/softmax/metrics.csv | grep -q ",ce$" \
+  || { echo "FAIL: distilled run"; cat distill.log out5/tiny/softmax/metrics.csv; failures=$((failures + 1)); }
 [ ! -e kl_failed.h5 ] || { echo "FAIL: kl_failed.h5"; exit 1; }
 expect_error "no --out on failure" "they differ at token index 100" "$nanoattn" kl a.h5 tokens.h5 --out kl_failed.h5
 [ ! -e kl_failed.h5 ] && ! ls -a | grep -q "kl_failed.h5.tmp" || { echo "FAIL: a failed kl left a file"; failures=$((failures + 1)); }

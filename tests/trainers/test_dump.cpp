@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -15,7 +16,9 @@
 #include <random>
 
 #include "dump/half.h"
+#include "dump/kl.h"
 #include "dump/prediction_dump.h"
+#include "dump/top_k.h"
 #include "io/h5.h"
 #include "nanoattn/error.h"
 #include "scratch_dir.h"
@@ -155,6 +158,68 @@ TEST_CASE("a dump reads back what was appended, in blocks, float32 and float16")
     d.read_logprobs(40, 5, part.data());
     CHECK(part[0] == lp[40 * V]);
   }
+}
+
+TEST_CASE("a top-k dump keeps each row's k likeliest, sorted; the rest bucket is recoverable; kl refuses it") {
+  testing::ScratchDir dir("dump_topk");
+  const int64_t V = 13, N = 100, k = 4;
+  const Rows want(0, N, V);
+  // Ties go to the lower id.
+  {
+    const float row[5] = {-2.0f, -1.0f, -1.0f, -3.0f, -1.0f};
+    int32_t ids[3];
+    float vals[3];
+    top_k_rows(row, 1, 5, 3, ids, vals);
+    CHECK((ids[0] == 1 && ids[1] == 2 && ids[2] == 4 && vals[2] == -1.0f));
+  }
+  for (DumpDtype dtype : {DumpDtype::Float32, DumpDtype::Float16}) {
+    CAPTURE(dump_dtype_name(dtype));
+    const std::string path = dir / (std::string("top_") + dump_dtype_name(dtype) + ".h5");
+    DumpInfo info = info_for(V, dtype);
+    info.top_k = k;
+    {
+      PredictionDumpWriter w(path, info, {.chunk_rows = 7, .chunks_per_block = 3, .deflate = 1});
+      for (int64_t at = 0, step = 1; at < N; at += step, step = step % 13 + 4) Rows(at, std::min(step, N - at), V).append_to(w);
+      w.commit();
+    }
+    {
+      const h5::File f = h5::File::open(path);
+      CHECK(f.attr_int64("/", "format_version") == 2);
+      CHECK(f.attr_int64("/", "top_k") == k);
+      CHECK(!f.has_dataset("/logprobs"));
+    }
+    const PredictionDump d = PredictionDump::open(path);
+    REQUIRE(d.rows() == N);
+    CHECK(d.top_k() == k);
+    CHECK(d.vocab_size() == V);
+    std::vector<int32_t> ids(N * k), want_ids(N * k);
+    std::vector<float> lp(N * k), want_lp(N * k), nll(N);
+    d.read_top_k(0, N, ids.data(), lp.data());
+    top_k_rows(want.lp.data(), N, V, k, want_ids.data(), want_lp.data());
+    CHECK(ids == want_ids);
+    d.read_nll(0, N, nll.data());
+    CHECK(nll == want.nll);  // the full distribution's NLL, whatever k
+    for (int64_t r = 0; r < N; ++r) {
+      double top = 0, rest = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        const float w = dtype == DumpDtype::Float32 ? want_lp[r * k + j] : half_to_float(float_to_half(want_lp[r * k + j]));
+        REQUIRE(lp[r * k + j] == w);
+        if (j) REQUIRE(lp[r * k + j] <= lp[r * k + j - 1]);
+        top += std::exp(double(lp[r * k + j]));
+      }
+      for (int64_t v = 0; v < V; ++v)
+        if (std::find(want_ids.begin() + r * k, want_ids.begin() + (r + 1) * k, v) == want_ids.begin() + (r + 1) * k)
+          rest += std::exp(double(want.lp[r * V + v]));
+      REQUIRE(1 - top == doctest::Approx(rest).epsilon(dtype == DumpDtype::Float32 ? 1e-5 : 3e-3));
+    }
+    CHECK(has(error_of([&] { d.read_logprobs(0, 1, lp.data()); }),
+              cat(dump_dtype_name(dtype), ".h5: a top-k dump (top_k = 4: only each token's 4 likeliest log-probabilities)")));
+    CHECK(has(error_of([&] { compare_dumps(path, path); }),
+              "but nanoattn kl needs full distributions: write the dump again without --top-k"));
+  }
+  DumpInfo bad = info_for(V);
+  bad.top_k = V;
+  CHECK(has(error_of([&] { PredictionDumpWriter w(dir / "bad.h5", bad); }), "--top-k 13 must be in [0, 13)"));
 }
 
 TEST_CASE("vocabulary bytes that are not UTF-8 are stored escaped") {
@@ -312,9 +377,14 @@ TEST_CASE("opening a bad dump: each problem has its own message naming the file"
     const std::string p = dir / "v2.h5";
     fs::copy_file(good, p);
     h5::File f = h5::File::open(p, h5::File::Mode::ReadWrite);
-    f.set_attr_int64("/", "format_version", 2);
+    f.set_attr_int64("/", "format_version", 3);
     f.close();
-    CHECK(has(error_of([&] { PredictionDump::open(p); }), "v2.h5: written by dump format version 2, this nanoattn reads version 1"));
+    CHECK(has(error_of([&] { PredictionDump::open(p); }),
+              "v2.h5: written by dump format version 3, this nanoattn reads version 1 (full distributions) and 2 (top-k)"));
+    h5::File g = h5::File::open(p, h5::File::Mode::ReadWrite);
+    g.set_attr_int64("/", "format_version", 2);  // the top-k layout, without its attribute
+    g.close();
+    CHECK(has(error_of([&] { PredictionDump::open(p); }), "v2.h5: attribute 'top_k' of / is missing"));
   }
   CHECK(has(error_of([&] { PredictionDumpWriter w(dir / "no/such/dir/p.h5", info_for(3)); }),
             "no/such/dir/p.h5: cannot write the dump"));

@@ -193,6 +193,8 @@ RowDivergence row_divergence(const float* lp_a, const float* lp_b, int64_t V, st
 KlReport compare_dumps(const std::string& path_a, const std::string& path_b, const KlOptions& opt) {
   const PredictionDump A = PredictionDump::open(path_a);
   const PredictionDump B = PredictionDump::open(path_b);
+  A.require_full("nanoattn kl");  // KL and JS sum over the whole vocabulary
+  B.require_full("nanoattn kl");
   check_vocab(A, B);
   const int64_t block =
       opt.block_rows > 0 ? opt.block_rows : std::max<int64_t>({A.chunk_rows(), B.chunk_rows(), int64_t{256}});

@@ -8,6 +8,7 @@
 
 #include "data/sha256.h"
 #include "dump/half.h"
+#include "dump/top_k.h"
 #include "nanoattn/error.h"
 #include "nanoattn/version.h"
 #include "util/files.h"
@@ -73,20 +74,27 @@ std::string vocab_text(const std::string& token) {
 
 PredictionDumpWriter::PredictionDumpWriter(std::string path, DumpInfo info, DumpWriterOptions opt)
     : path_(std::move(path)), tmp_(temp_path_for(path_)), info_(std::move(info)),
-      V_(static_cast<int64_t>(info_.vocab.size())),
+      V_(static_cast<int64_t>(info_.vocab.size())), W_(info_.top_k > 0 ? info_.top_k : V_),
       chunk_rows_(opt.chunk_rows > 0 ? opt.chunk_rows
-                                     : std::max<int64_t>(1, kTargetChunkBytes / std::max<int64_t>(1, V_) /
+                                     : std::max<int64_t>(1, kTargetChunkBytes / std::max<int64_t>(1, W_) /
                                                                 (info_.dtype == DumpDtype::Float16 ? 2 : 4))),
       block_rows_(chunk_rows_ * std::max<int64_t>(1, opt.chunks_per_block)),
       file_(create_temp(path_, tmp_)) {
   try {
     NA_CHECK(V_ > 0, path_, "a prediction dump needs a vocabulary");
+    NA_CHECK(info_.top_k >= 0 && info_.top_k < V_, path_, "--top-k ", info_.top_k, " must be in [0, ", V_,
+             ") (0: full distributions; the vocabulary has ", V_, " tokens)");
     NA_CHECK(opt.deflate >= 0 && opt.deflate <= 9, path_, "deflate level ", opt.deflate, " is not in 0..9");
     const h5::Elem lp = info_.dtype == DumpDtype::Float16 ? h5::Elem::F16 : h5::Elem::F32;
     for (const char* name : {"/tokens", "/targets", "/positions"})
       sets_.emplace_back(file_, name, h5::Elem::I32, 0, block_rows_, opt.deflate);
     sets_.emplace_back(file_, "/nll", h5::Elem::F32, 0, block_rows_, opt.deflate);
-    sets_.emplace_back(file_, "/logprobs", lp, V_, chunk_rows_, opt.deflate);
+    if (info_.top_k > 0) {
+      sets_.emplace_back(file_, "/topk_logprobs", lp, W_, chunk_rows_, opt.deflate);
+      sets_.emplace_back(file_, "/topk_ids", h5::Elem::I32, W_, chunk_rows_, opt.deflate);
+    } else {
+      sets_.emplace_back(file_, "/logprobs", lp, V_, chunk_rows_, opt.deflate);
+    }
     std::vector<std::string> vocab;
     for (const std::string& t : info_.vocab) vocab.push_back(vocab_text(t));
     h5::write_strings(file_, "/vocab", vocab);
@@ -99,9 +107,13 @@ PredictionDumpWriter::PredictionDumpWriter(std::string path, DumpInfo info, Dump
   pos_.resize(block_rows_);
   nll_.resize(block_rows_);
   if (info_.dtype == DumpDtype::Float16)
-    lp16_.resize(static_cast<size_t>(block_rows_ * V_));
+    lp16_.resize(static_cast<size_t>(block_rows_ * W_));
   else
-    lp32_.resize(static_cast<size_t>(block_rows_ * V_));
+    lp32_.resize(static_cast<size_t>(block_rows_ * W_));
+  if (info_.top_k > 0) {
+    ids_.resize(static_cast<size_t>(block_rows_ * W_));
+    topv_.resize(static_cast<size_t>(W_));
+  }
   peak_ = buffered_bytes();
 }
 
@@ -127,15 +139,16 @@ void PredictionDumpWriter::fail(const Error& e) {
 }
 
 size_t PredictionDumpWriter::buffered_bytes() const {
-  size_t n = (in_.capacity() + tg_.capacity() + pos_.capacity()) * sizeof(int32_t) +
-             (nll_.capacity() + lp32_.capacity()) * sizeof(float) + lp16_.capacity() * sizeof(uint16_t);
+  size_t n = (in_.capacity() + tg_.capacity() + pos_.capacity() + ids_.capacity()) * sizeof(int32_t) +
+             (nll_.capacity() + lp32_.capacity() + topv_.capacity()) * sizeof(float) +
+             lp16_.capacity() * sizeof(uint16_t);
   for (const h5::RowWriter& s : sets_) n += s.scratch_bytes();
   return n;
 }
 
 size_t PredictionDumpWriter::block_bytes() const {
   return static_cast<size_t>(block_rows_) *
-         static_cast<size_t>(V_ * (info_.dtype == DumpDtype::Float16 ? 2 : 4) + 16);
+         static_cast<size_t>(W_ * (info_.dtype == DumpDtype::Float16 ? 2 : 4) + (info_.top_k > 0 ? 4 * W_ : 0) + 16);
 }
 
 void PredictionDumpWriter::append(std::span<const int32_t> inputs, std::span<const int32_t> targets,
@@ -155,7 +168,15 @@ void PredictionDumpWriter::append(std::span<const int32_t> inputs, std::span<con
     for (size_t r = 0; r < take; ++r) nll_sum_ += nll[done + r];  // stream order, as evaluate() sums
     const float* src = logprobs + done * V_;
     const size_t count = take * static_cast<size_t>(V_);
-    if (info_.dtype == DumpDtype::Float16) {
+    if (info_.top_k > 0) {
+      for (size_t r = 0; r < take; ++r) {  // the k likeliest of each row, as a live teacher picks them
+        int32_t* ids = ids_.data() + (filled_ + static_cast<int64_t>(r)) * W_;
+        float* dst32 = lp32_.empty() ? topv_.data() : lp32_.data() + (filled_ + static_cast<int64_t>(r)) * W_;
+        top_k_rows(src + r * V_, 1, V_, W_, ids, dst32);
+        if (!lp16_.empty())
+          for (int64_t j = 0; j < W_; ++j) lp16_[(filled_ + static_cast<int64_t>(r)) * W_ + j] = float_to_half(dst32[j]);
+      }
+    } else if (info_.dtype == DumpDtype::Float16) {
       uint16_t* dst = lp16_.data() + filled_ * V_;
       for (size_t i = 0; i < count; ++i) dst[i] = float_to_half(src[i]);
     } else {
@@ -181,6 +202,7 @@ void PredictionDumpWriter::flush_block() {
   sets_[2].append(pos_.data(), filled_);
   sets_[3].append(nll_.data(), filled_);
   sets_[4].append(info_.dtype == DumpDtype::Float16 ? static_cast<const void*>(lp16_.data()) : lp32_.data(), filled_);
+  if (info_.top_k > 0) sets_[5].append(ids_.data(), filled_);
   rows_ += filled_;
   filled_ = 0;
 }
@@ -192,7 +214,7 @@ void PredictionDumpWriter::commit() {
     for (h5::RowWriter& s : sets_) s.close();
     h5::File& f = file_;
     f.set_attr_string("/", "format", kFormat);
-    f.set_attr_int64("/", "format_version", kFormatVersion);
+    f.set_attr_int64("/", "format_version", info_.top_k > 0 ? kTopKFormatVersion : kFormatVersion);
     f.set_attr_string("/", "nanoattn_version", NANOATTN_VERSION);
     f.set_attr_string("/", "model", info_.model);
     f.set_attr_string("/", "run_name", info_.run_name);
@@ -209,6 +231,7 @@ void PredictionDumpWriter::commit() {
     f.set_attr_string("/", "tokenizer", info_.tokenizer);
     f.set_attr_string("/", "dtype", dump_dtype_name(info_.dtype));
     f.set_attr_int64("/", "vocab_size", V_);
+    if (info_.top_k > 0) f.set_attr_int64("/", "top_k", info_.top_k);
     f.set_attr_int64("/", "tokens", rows_);
     f.set_attr_double("/", "bits_per_token", rows_ ? nll_sum_ / rows_ / std::log(2.0) : NAN);
     f.flush();
@@ -223,9 +246,28 @@ void PredictionDumpWriter::commit() {
 // ---- reader --------------------------------------------------------------------------------
 
 PredictionDump::PredictionDump(std::string path, h5::File file, DumpInfo info, h5::RowReader tokens,
-                               h5::RowReader targets, h5::RowReader positions, h5::RowReader nll, h5::RowReader lp)
+                               h5::RowReader targets, h5::RowReader positions, h5::RowReader nll, h5::RowReader lp,
+                               std::optional<h5::RowReader> ids)
     : path_(std::move(path)), file_(std::move(file)), info_(std::move(info)), tokens_(std::move(tokens)),
-      targets_(std::move(targets)), positions_(std::move(positions)), nll_(std::move(nll)), lp_(std::move(lp)) {}
+      targets_(std::move(targets)), positions_(std::move(positions)), nll_(std::move(nll)), lp_(std::move(lp)),
+      ids_(std::move(ids)) {}
+
+void PredictionDump::require_full(const std::string& who) const {
+  NA_CHECK(info_.top_k == 0, path_, "a top-k dump (top_k = ", info_.top_k, ": only each token's ", info_.top_k,
+           " likeliest log-probabilities), but ", who, " needs full distributions: write the dump again without "
+           "--top-k (`nanoattn eval <checkpoint> --dump <file>`)");
+}
+
+void PredictionDump::read_logprobs(int64_t begin, int64_t count, float* out) const {
+  require_full("reading /logprobs");
+  lp_.read_f32(begin, count, out);
+}
+
+void PredictionDump::read_top_k(int64_t begin, int64_t count, int32_t* ids, float* logprobs) const {
+  NA_CHECK(ids_, path_, "holds full distributions, not a top-k layout (no /topk_ids)");
+  ids_->read_i32(begin, count, ids);
+  lp_.read_f32(begin, count, logprobs);
+}
 
 PredictionDump PredictionDump::open(const std::string& path) {
   h5::File f = h5::File::open(path);
@@ -240,14 +282,21 @@ PredictionDump PredictionDump::open(const std::string& path) {
            format, "', expected '", kFormat, "'");
   NA_CHECK(f.has_attr("/", "format_version"), path, "attribute 'format_version' of / is missing: ", kRemake);
   const int64_t version = f.attr_int64("/", "format_version");
-  NA_CHECK(version == PredictionDumpWriter::kFormatVersion, path, "written by dump format version ", version,
-           ", this nanoattn reads version ", PredictionDumpWriter::kFormatVersion,
-           ": read it with the nanoattn that wrote it, or ", kRemake);
+  NA_CHECK(version == PredictionDumpWriter::kFormatVersion || version == PredictionDumpWriter::kTopKFormatVersion, path,
+           "written by dump format version ", version, ", this nanoattn reads version ",
+           PredictionDumpWriter::kFormatVersion, " (full distributions) and ", PredictionDumpWriter::kTopKFormatVersion,
+           " (top-k): read it with the nanoattn that wrote it, or ", kRemake);
+  const bool top = version == PredictionDumpWriter::kTopKFormatVersion;
+  NA_CHECK(!top || f.has_attr("/", "top_k"), path, "attribute 'top_k' of / is missing (a version-2 dump is a "
+           "top-k dump): the dump is incomplete or damaged: ", kRemake);
   for (const char* name : {"model", "run_name", "experiment", "config", "checkpoint", "checkpoint_step", "split", "mode",
                            "seq_len", "unit", "corpus", "tokenizer", "dtype", "vocab_size", "tokens", "bits_per_token"})
     NA_CHECK(f.has_attr("/", name), path, "attribute '", name, "' of / is missing: the dump is incomplete or damaged: ",
              kRemake);
-  for (const char* name : {"/tokens", "/targets", "/positions", "/nll", "/logprobs", "/vocab"})
+  std::vector<const char*> datasets = {"/tokens", "/targets", "/positions", "/nll", "/vocab"};
+  for (const char* name : top ? std::vector<const char*>{"/topk_ids", "/topk_logprobs"} : std::vector<const char*>{"/logprobs"})
+    datasets.push_back(name);
+  for (const char* name : datasets)
     NA_CHECK(f.has_dataset(name), path, "dataset ", name, " is missing: the dump is incomplete or damaged: ", kRemake);
   DumpInfo info;
   info.model = f.attr_string("/", "model");
@@ -264,21 +313,33 @@ PredictionDump PredictionDump::open(const std::string& path) {
   info.tokenizer = f.attr_string("/", "tokenizer");
   info.dtype = parse_dump_dtype(f.attr_string("/", "dtype"), path + ": attribute 'dtype' of /");
   info.vocab = h5::read_strings(f, "/vocab");
+  info.top_k = top ? f.attr_int64("/", "top_k") : 0;
   using K = h5::RowReader::Kind;
+  const char* lp_name = top ? "/topk_logprobs" : "/logprobs";
   h5::RowReader tokens(f, "/tokens", K::Integer), targets(f, "/targets", K::Integer),
-      positions(f, "/positions", K::Integer), nll(f, "/nll", K::Float), lp(f, "/logprobs", K::Float);
-  const int64_t N = lp.rows(), V = lp.width();
-  NA_CHECK(lp.rank() == 2, path, "dataset /logprobs: expected (tokens, vocabulary), found a 1-D dataset: ", kRemake);
-  for (const h5::RowReader* r : {&tokens, &targets, &positions, &nll})
-    NA_CHECK(r->rank() == 1 && r->rows() == N, path, "dataset ", r->name(), " has ", r->rows(), " rows",
-             r->rank() == 1 ? "" : " (and is not 1-D)", " but /logprobs has ", N, ": the dump is damaged: ", kRemake);
+      positions(f, "/positions", K::Integer), nll(f, "/nll", K::Float), lp(f, lp_name, K::Float);
+  std::optional<h5::RowReader> ids;
+  if (top) ids.emplace(f, "/topk_ids", K::Integer);
+  const int64_t N = lp.rows(), V = top ? static_cast<int64_t>(info.vocab.size()) : lp.width();
+  NA_CHECK(lp.rank() == 2, path, "dataset ", lp_name, ": expected (tokens, ", top ? "top_k" : "vocabulary",
+           "), found a 1-D dataset: ", kRemake);
+  const h5::RowReader* idp = ids ? &*ids : nullptr;
+  std::vector<const h5::RowReader*> rows = {&tokens, &targets, &positions, &nll};
+  if (idp) rows.push_back(idp);
+  for (const h5::RowReader* r : rows)
+    NA_CHECK(r->rank() == (r == idp ? 2 : 1) && r->rows() == N, path, "dataset ", r->name(), " has ", r->rows(),
+             " rows", r->rank() == (r == idp ? 2 : 1) ? "" : " (and another rank)", " but ", lp_name, " has ", N,
+             ": the dump is damaged: ", kRemake);
   NA_CHECK(static_cast<int64_t>(info.vocab.size()) == V, path, "dataset /vocab has ", info.vocab.size(),
            " entries but /logprobs has ", V, " columns: the dump is damaged: ", kRemake);
+  NA_CHECK(!top || (info.top_k >= 1 && info.top_k < V && lp.width() == info.top_k && ids->width() == info.top_k),
+           path, "attribute 'top_k' is ", info.top_k, " but /topk_logprobs has ", lp.width(), " columns and /topk_ids ",
+           ids ? ids->width() : 0, " (vocabulary ", V, "): the dump is damaged: ", kRemake);
   NA_CHECK(f.attr_int64("/", "tokens") == N, path, "attribute 'tokens' says ", f.attr_int64("/", "tokens"),
            " but the datasets have ", N, " rows: the dump is damaged: ", kRemake);
   const double bits = f.attr_double("/", "bits_per_token");
   PredictionDump d(path, std::move(f), std::move(info), std::move(tokens), std::move(targets), std::move(positions),
-                   std::move(nll), std::move(lp));
+                   std::move(nll), std::move(lp), std::move(ids));
   d.rows_ = N;
   d.V_ = V;
   d.bits_ = bits;

@@ -1,6 +1,8 @@
 // Prediction dumps: for every evaluated token of a split, the input token, the target, its
-// position in the context window, the unsmoothed NLL and the full-vocabulary log-probabilities,
-// in one HDF5 file that h5py and h5dump read (layout: docs/FORMATS.md, "Prediction dumps").
+// position in the context window, the unsmoothed NLL and the full-vocabulary log-probabilities
+// (or, in a top-k dump, only the k likeliest tokens and their log-probabilities: teachers for
+// distillation), in one HDF5 file that h5py and h5dump read (layout: docs/FORMATS.md,
+// "Prediction dumps").
 //
 // The writer streams: it holds one block of rows (four HDF5 chunks of log-probabilities, about
 // 1 MiB) and writes it out, compressed, when full, so memory does not depend on the split's
@@ -8,6 +10,7 @@
 // in commit(): a killed or failed writer never leaves a half file under the final name.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +40,7 @@ struct DumpInfo {
   std::string tokenizer;    // Tokenizer::serialize(): the exact vocabulary
   std::vector<std::string> vocab;  // id -> token bytes (stored as UTF-8 text, see vocab_text)
   DumpDtype dtype = DumpDtype::Float32;
+  int64_t top_k = 0;        // 0: /logprobs (N, V); k: /topk_ids and /topk_logprobs (N, k) instead
 };
 
 // A token's bytes as text for /vocab: as they are when valid UTF-8 without NUL, otherwise every
@@ -52,7 +56,8 @@ struct DumpWriterOptions {
 
 class PredictionDumpWriter {
  public:
-  static constexpr int64_t kFormatVersion = 1;
+  static constexpr int64_t kFormatVersion = 1;      // full distributions
+  static constexpr int64_t kTopKFormatVersion = 2;  // top-k layout (older readers must refuse it)
   PredictionDumpWriter(std::string path, DumpInfo info, DumpWriterOptions opt = {});
   PredictionDumpWriter(const PredictionDumpWriter&) = delete;
   PredictionDumpWriter& operator=(const PredictionDumpWriter&) = delete;
@@ -62,7 +67,8 @@ class PredictionDumpWriter {
   // file at once and throws an na::Error naming the dump (and the free space when the disk is
   // full); the writer then refuses further rows.
 
-  // `rows` tokens: inputs, targets, positions and nll of length rows; logprobs (rows, V).
+  // `rows` tokens: inputs, targets, positions and nll of length rows; logprobs (rows, V) (a
+  // top-k dump keeps the k likeliest of each row).
   void append(std::span<const int32_t> inputs, std::span<const int32_t> targets,
               std::span<const int32_t> positions, const float* logprobs, std::span<const float> nll);
   // Writes the last partial block and the summary attributes, fsyncs, renames into place.
@@ -86,12 +92,13 @@ class PredictionDumpWriter {
   [[noreturn]] void fail(const Error& e);      // remove_temp(), then throws naming the dump
   std::string path_, tmp_;
   DumpInfo info_;
-  int64_t V_, chunk_rows_, block_rows_;
+  int64_t V_, W_, chunk_rows_, block_rows_;  // W_: stored log-probabilities per row (V, or top_k)
   h5::File file_;
-  std::vector<h5::RowWriter> sets_;  // tokens, targets, positions, nll, logprobs
+  std::vector<h5::RowWriter> sets_;  // tokens, targets, positions, nll, logprobs [, topk_ids]
   std::vector<int32_t> in_, tg_, pos_;
-  std::vector<float> nll_, lp32_;
+  std::vector<float> nll_, lp32_, topv_;
   std::vector<uint16_t> lp16_;
+  std::vector<int32_t> ids_;  // top-k ids of the block
   int64_t filled_ = 0, rows_ = 0;
   double nll_sum_ = 0;
   size_t peak_ = 0;
@@ -117,16 +124,22 @@ class PredictionDump {
   void read_targets(int64_t begin, int64_t count, int32_t* out) const { targets_.read_i32(begin, count, out); }
   void read_positions(int64_t begin, int64_t count, int32_t* out) const { positions_.read_i32(begin, count, out); }
   void read_nll(int64_t begin, int64_t count, float* out) const { nll_.read_f32(begin, count, out); }
-  // (count, V) float32 (float16 dumps are converted).
-  void read_logprobs(int64_t begin, int64_t count, float* out) const { lp_.read_f32(begin, count, out); }
+  int64_t top_k() const { return info_.top_k; }  // 0: full distributions
+  // (count, V) float32 (float16 dumps are converted). Refused for a top-k dump, naming `user`.
+  void read_logprobs(int64_t begin, int64_t count, float* out) const;
+  // A top-k dump's rows: ids (count, k) and their log-probabilities (count, k) as float32.
+  void read_top_k(int64_t begin, int64_t count, int32_t* ids, float* logprobs) const;
+  // Throws, naming the file and `who`, unless the dump holds full distributions.
+  void require_full(const std::string& who) const;
 
  private:
   PredictionDump(std::string path, h5::File file, DumpInfo info, h5::RowReader tokens, h5::RowReader targets,
-                 h5::RowReader positions, h5::RowReader nll, h5::RowReader lp);
+                 h5::RowReader positions, h5::RowReader nll, h5::RowReader lp, std::optional<h5::RowReader> ids);
   std::string path_;
   h5::File file_;
   DumpInfo info_;
-  h5::RowReader tokens_, targets_, positions_, nll_, lp_;
+  h5::RowReader tokens_, targets_, positions_, nll_, lp_;  // lp_: /logprobs, or /topk_logprobs
+  std::optional<h5::RowReader> ids_;                        // /topk_ids of a top-k dump
   int64_t rows_ = 0, V_ = 0;
   double bits_ = 0;
 };

@@ -69,7 +69,21 @@ CorpusSpec parse_data(YamlSection s, const std::string& dir) {
   return spec;
 }
 
-TrainConfig parse_train(YamlSection s) {
+// train.distill: {teacher, alpha, temperature, top_k}; absent or null = no distillation. top_k <
+// vocabulary is checked once the corpus is read (the teacher's constructor).
+DistillConfig parse_distill(YamlSection s, const std::string& dir) {
+  DistillConfig d;
+  d.teacher = absolute_from(dir, s.require<std::string>("teacher"));
+  d.alpha = s.get_real("alpha", d.alpha, 0.0, 1.0);
+  d.temperature = s.get_real("temperature", d.temperature, 0.0, 1e6);
+  NA_CHECK(d.temperature > 0, s.at("temperature"), "train.distill.temperature must be > 0, got ", d.temperature,
+           " (1 = the teacher's own distribution; 2 is usual)");
+  d.top_k = s.get_int("top_k", d.top_k, 0);
+  s.finish();
+  return d;
+}
+
+TrainConfig parse_train(YamlSection s, const std::string& dir) {
   TrainConfig t;
   t.steps = s.get_int("steps", t.steps, 1);
   t.batch_size = s.get_int("batch_size", t.batch_size, 1);
@@ -88,6 +102,18 @@ TrainConfig parse_train(YamlSection s) {
   t.checkpoint_every = s.get_int("checkpoint_every", t.checkpoint_every, 0);
   t.time_limit = s.get_real("time_limit", t.time_limit, 0.0, 1e9);
   t.patience = s.get_int("patience", t.patience, 0);
+  t.windows = s.get_choice("windows", t.windows, {"random", "aligned"});
+  const YAML::Node distill = s.node("distill");
+  if (distill && !distill.IsNull()) {
+    NA_CHECK(distill.IsMap(), s.at("distill"), "train.distill must be a map, e.g. {teacher: teacher.h5, alpha: 0.5, "
+             "temperature: 2.0, top_k: 0}");
+    t.distill = parse_distill(YamlSection(distill, "train.distill", s.where()), dir);
+    NA_CHECK(t.windows == "aligned", s.at("distill"), "train.distill needs train.windows: aligned (each batch row one "
+             "of the training split's windows of seq_len, so the teacher predicts the same contexts from a dump or "
+             "live), but train.windows is ", t.windows, ": add `windows: aligned` under train (--set train.windows=aligned)");
+    NA_CHECK(t.label_smoothing == 0, s.at("label_smoothing"), "train.label_smoothing ", t.label_smoothing,
+             " cannot be combined with train.distill (the teacher already softens the targets): set it to 0");
+  }
   NA_CHECK(t.warmup <= t.steps, s.at("warmup"), "train.warmup ", t.warmup, " is more than train.steps ", t.steps,
            ": lower warmup (e.g. --set train.warmup=", t.steps / 10, ")");
   s.finish();
@@ -206,7 +232,7 @@ RunConfig parse_run(const YAML::Node& node, const std::string& where, const std:
   const YAML::Node model = s.node("model");  // checked first: assigning an absent key's node throws
   NA_CHECK(model && model.IsMap(), s.at("model"), "'model' is required: a map with d_model, max_len, blocks");
   r.model = model;
-  r.train = parse_train(YamlSection(s.node("train"), "train", where));
+  r.train = parse_train(YamlSection(s.node("train"), "train", where), dir);
   r.eval = parse_eval(YamlSection(s.node("eval"), "eval", where));
   r.log = parse_log(YamlSection(s.node("log"), "log", where));
   NA_CHECK(r.train.patience == 0 || r.eval.every > 0, YamlSection(s.node("train"), "train", where).at("patience"),
@@ -335,7 +361,16 @@ YAML::Node RunConfig::resolved() const {
   t["label_smoothing"] = train.label_smoothing;
   t["checkpoint_every"] = train.checkpoint_every;
   t["time_limit"] = train.time_limit;
-  t["patience"] = train.patience;
+  if (train.patience > 0) t["patience"] = train.patience;  // only when set, like windows below
+  // Only when set, as data.binary: older runs' saved settings stay comparable on resume.
+  if (train.windows != "random") t["windows"] = train.windows;
+  if (train.distill.enabled()) {
+    YAML::Node d = t["distill"];
+    d["teacher"] = train.distill.teacher;
+    d["alpha"] = train.distill.alpha;
+    d["temperature"] = train.distill.temperature;
+    d["top_k"] = train.distill.top_k;
+  }
   YAML::Node e = n["eval"];
   e["every"] = eval.every;
   e["batch_size"] = eval.batch_size;
@@ -343,7 +378,7 @@ YAML::Node RunConfig::resolved() const {
   e["test"] = eval.test;
   e["dump"] = eval.dump;
   e["dump_dtype"] = eval.dump_dtype;
-  e["keep_best"] = eval.keep_best;
+  if (eval.keep_best) e["keep_best"] = true;  // only when set: older runs' saved settings stay comparable
   YAML::Node l = n["log"];
   l["every"] = log.every;
   l["tensorboard"] = log.tensorboard;

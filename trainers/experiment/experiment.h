@@ -6,7 +6,8 @@
 //   plugin_paths: []            # extra plugin folders (relative to this file)
 //   data:  {corpus: kjv, tokenizer: char, val_fraction: 0.05, test_fraction: 0.05, max_vocab: 0}
 //   model: {d_model: 128, max_len: 256, blocks: [...]}         # see models/model.h
-//   train: {steps: 2000, batch_size: 16, seq_len: 256, lr: 1e-3, ...}
+//   train: {steps: 2000, batch_size: 16, seq_len: 256, lr: 1e-3, ...,
+//           windows: random, distill: {teacher: PATH, alpha: 0.5, temperature: 2.0, top_k: 0}}
 //   eval:  {every: 500, batch_size: 16, test: true, dump: false, dump_dtype: float32}
 //   log:   {every: 10, tensorboard: false}
 //   runs:                       # each run = the sections above, deep-merged with its overrides
@@ -27,6 +28,16 @@
 
 namespace na {
 
+// Knowledge distillation (train.distill): the student's loss is
+// alpha CE + (1 - alpha) tau^2 KL(teacher_tau || student_tau) (distill_loss in nanoattn/ops.h).
+struct DistillConfig {
+  std::string teacher;        // absolute path: a checkpoint (run alongside) or a teacher dump; "" = off
+  double alpha = 0.5;         // weight of the cross-entropy with the targets, in [0, 1]
+  double temperature = 2.0;   // tau > 0
+  int64_t top_k = 0;          // 0: the teacher's full distribution; k: its k likeliest + the rest
+  bool enabled() const { return !teacher.empty(); }
+};
+
 struct TrainConfig {
   int64_t steps = 1000, batch_size = 16, seq_len = 256;
   std::string optimizer = "adamw";  // adamw | sgd
@@ -39,6 +50,10 @@ struct TrainConfig {
   double time_limit = 0;         // seconds; 0 = none. Stops early (not reproducible: a guard)
   int64_t patience = 0;          // early stopping: stop after this many evaluations without a new
                                  // best val; 0 = off (needs eval.every)
+  // random: windows at any offset; aligned: the training split's eval windows of seq_len (what a
+  // teacher dump of the split holds), drawn from (seed, batch number).
+  std::string windows = "random";
+  DistillConfig distill;         // requires windows: aligned
 };
 
 struct EvalConfig {

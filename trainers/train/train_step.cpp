@@ -26,13 +26,22 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& t, std::vector<Para
 }
 
 StepResult train_step(const Model& model, const std::vector<Parameter*>& params, Optimizer& optimizer,
-                      const TrainConfig& t, const Batch& batch, uint64_t dropout_key, double lr) {
+                      const TrainConfig& t, const Batch& batch, uint64_t dropout_key, double lr,
+                      const TeacherRows* teacher) {
   ForwardOptions fo;
   fo.training = true;
   fo.dropout_key = dropout_key;
   Var logits = model.forward(batch.inputs, batch.B, batch.T, fo);
-  Var loss = cross_entropy(logits, batch.targets, static_cast<float>(t.label_smoothing));
   StepResult r;
+  Var loss;
+  if (teacher) {
+    DistillParts parts;
+    loss = distill_loss(logits, batch.targets, *teacher, static_cast<float>(t.distill.alpha),
+                        static_cast<float>(t.distill.temperature), &parts);
+    r.ce = parts.ce;
+  } else {
+    loss = cross_entropy(logits, batch.targets, static_cast<float>(t.label_smoothing));
+  }
   r.loss = loss.value().item();
   if (!std::isfinite(r.loss)) {
     tape().reset();

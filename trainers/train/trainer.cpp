@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iomanip>
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -23,6 +24,7 @@
 #include "train/evaluate.h"
 #include "train/predictions.h"
 #include "train/saved_run.h"
+#include "train/teacher.h"
 #include "train/train_step.h"
 #include "util/files.h"
 
@@ -162,10 +164,11 @@ class Session {
         params_(model_.params().all()),
         optimizer_(make_optimizer(cfg.train, params_)),
         schedule_(cfg.train.lr, cfg.train.warmup, cfg.train.steps, cfg.train.min_lr_ratio),
-        batcher_(corpus.train, cfg.seed),
+        batcher_(corpus.train, cfg.seed, 0, cfg.train.windows == "aligned" ? Windows::Aligned : Windows::Random),
         ck_path_((fs::path(opt.run_dir) / "checkpoint.h5").string()),
         best_path_((fs::path(opt.run_dir) / "best.h5").string()) {
     check_training_memory(cfg, model_);
+    if (cfg.train.distill.enabled()) teacher_ = open_teacher(cfg, corpus.tokenizer, corpus.train);
     summary_.run = cfg.name;
     summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
     summary_.params = model_.params().count();
@@ -181,13 +184,14 @@ class Session {
     if (resumed) restore();
     write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), cfg_.resolved_text());
     const std::string u = summary_.unit;
-    MetricsLog metrics(opt_.run_dir,
-                       {"tokens", "elapsed_s", "lr", "loss", "grad_norm", "tokens_per_s", "val_" + u, "val_ppl",
-                        "test_" + u, "test_ppl"},
-                       cfg_.log.tensorboard, resumed ? step_ : -1);
+    std::vector<std::string> columns = {"tokens", "elapsed_s", "lr", "loss", "grad_norm", "tokens_per_s",
+                                        "val_" + u, "val_ppl", "test_" + u, "test_ppl"};
+    if (teacher_) columns.push_back("ce");  // distillation: loss is the total, ce its cross-entropy part
+    MetricsLog metrics(opt_.run_dir, columns, cfg_.log.tensorboard, resumed ? step_ : -1);
     Progress progress(opt_.out, opt_.live, cfg_.log.every);
     progress.message(cat("run ", cfg_.name, ": ", summary_.params, " parameters, ", corpus_.train.size(),
                          " training tokens", resumed ? cat(", resuming at step ", step_) : std::string()));
+    if (teacher_) progress.message(cat("distilling from the teacher ", teacher_->describe()));
 
     const int64_t session_first_step = step_;
     const TrainConfig& t = cfg_.train;
@@ -226,12 +230,14 @@ class Session {
       summary_.tokens_per_s = session_steps * tokens_per_step / session_train_s;
       if (step_ % cfg_.log.every == 0 || step_ == t.steps) {
         const double mean_loss = interval_loss / interval_steps;
-        metrics.log(step_, {{"tokens", double(step_ * tokens_per_step)},
-                            {"elapsed_s", train_seconds_},
-                            {"lr", lr},
-                            {"loss", mean_loss},
-                            {"grad_norm", last_grad_norm_},
-                            {"tokens_per_s", summary_.tokens_per_s}});
+        std::vector<std::pair<std::string, double>> record = {{"tokens", double(step_ * tokens_per_step)},
+                                                               {"elapsed_s", train_seconds_},
+                                                               {"lr", lr},
+                                                               {"loss", mean_loss},
+                                                               {"grad_norm", last_grad_norm_},
+                                                               {"tokens_per_s", summary_.tokens_per_s}};
+        if (teacher_) record.emplace_back("ce", std::exchange(interval_ce_, 0.0) / interval_steps);
+        metrics.log(step_, record);
         progress.update({step_, t.steps, mean_loss, lr, summary_.tokens_per_s, seconds_since(session_start),
                          summary_.val_bits, session_first_step});
         interval_loss = 0;
@@ -306,7 +312,11 @@ class Session {
   double train_step(double lr) {
     const Batch batch = batcher_.next(cfg_.train.batch_size, cfg_.train.seq_len);
     const uint64_t dropout_key = Rng::mix(cfg_.seed ^ 0x64726f70ULL, static_cast<uint64_t>(step_));  // "drop"
-    const StepResult r = na::train_step(model_, params_, *optimizer_, cfg_.train, batch, dropout_key, lr);
+    TeacherRows teacher_rows;
+    if (teacher_) teacher_rows = teacher_->predict(batch);
+    const StepResult r = na::train_step(model_, params_, *optimizer_, cfg_.train, batch, dropout_key, lr,
+                                        teacher_ ? &teacher_rows : nullptr);
+    if (teacher_) interval_ce_ += r.ce;
     if (!std::isfinite(r.loss))
       throw Error(cfg_.name, cat("the training loss is ", r.loss, " at step ", step_,
                                  ": lower train.lr or set train.grad_clip; the last checkpoint is ", ck_path_));
@@ -394,6 +404,8 @@ class Session {
   int64_t step_ = 0, saved_step_ = -1;  // saved_step_: the step of the checkpoint on disk, -1 none
   int64_t best_step_ = -1, val_step_ = -1;  // the step of the best / the last val evaluation
   double train_seconds_ = 0, last_grad_norm_ = 0;
+  std::unique_ptr<Teacher> teacher_;  // train.distill
+  double interval_ce_ = 0;            // with a teacher: the cross-entropy summed since the last record
 
  public:
   // What a stop in the middle of an evaluation or a save leaves: the last checkpoint.

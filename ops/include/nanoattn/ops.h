@@ -89,6 +89,30 @@ Var dropout(const Var& x, float p, uint64_t key);
 Var cross_entropy(const Var& logits, std::span<const int32_t> targets,
                   float label_smoothing = 0.0f, int32_t ignore_index = -100);
 
+// ---- distill_loss.cpp ---------------------------------------------------------------------
+// Knowledge distillation (DistilBERT / Hinton et al.): per row (token), with tau = temperature,
+//   loss_row = alpha CE(target) + (1 - alpha) tau^2 KL(q_tau || s_tau),   returned as the mean.
+// Full teacher (k = 0): q_tau = softmax(teacher log-probs / tau), s_tau = softmax(logits / tau)
+// over the V tokens. Top-k teacher: the teacher gives k distinct ids and their log-probs; both
+// distributions are first coarsened to k + 1 classes (the k ids, and "rest" = every other token,
+// the teacher's rest mass being 1 - sum of its k probabilities, clamped at 0; the student's the
+// log-sum-exp of its other logits), then tempered over those classes (log-probs / tau,
+// renormalised). With k = V there is no rest class and it equals the full loss. Teacher rows
+// need not be normalised (float16 dumps): tempering renormalises them. alpha = 1 gives
+// cross_entropy(logits, targets) bit for bit, value and gradient.
+struct TeacherRows {
+  std::span<const float> logprobs;  // (N, V) full log-probabilities, or (N, k) with `ids`
+  std::span<const int32_t> ids;     // empty: full; else (N, k): the tokens of logprobs' columns
+  int64_t k = 0;                    // 0: full
+};
+struct DistillParts {
+  double ce = 0;  // mean cross-entropy (nats) of the rows
+  double kl = 0;  // mean KL(q_tau || s_tau) (nats, without the tau^2 factor)
+};
+// logits: (..., V)  targets: one per row  teacher: one row per logits row  -> (1,)
+Var distill_loss(const Var& logits, std::span<const int32_t> targets, const TeacherRows& teacher,
+                 float alpha, float temperature, DistillParts* parts = nullptr);
+
 // ---- scan.cpp -----------------------------------------------------------------------------
 // Inclusive prefix sum along `axis` (the time axis of (B, T, ...)).
 Var cumsum(const Var& x, int axis);
