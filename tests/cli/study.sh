@@ -6,7 +6,7 @@
 set -euo pipefail
 nanoattn=$1
 work=$(mktemp -d)
-trap 'pkill -9 -f "$work/" 2> /dev/null || true; rm -rf "$work"' EXIT
+trap 'pkill -9 -f "$work/" 2> /dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 source "$(dirname "$0")/tiny_experiment.sh"  # $work/tiny.txt
 cd "$work"
 cat > s.yaml <<'YAML'
@@ -19,7 +19,7 @@ experiment:
     d_model: 32
     max_len: 16
     attention: {plugin: softmax, n_heads: 2}
-    feed_forward: {mult: 4}
+    feed_forward: {hidden: 128}
     dropout: {p: 0.0}
     blocks:
       - token_embedding: {}
@@ -81,7 +81,7 @@ PY
 "$nanoattn" study s.yaml --out B > b1.log 2>&1 &
 pid=$!
 for ((i = 0; i < 600; i++)); do
-  n=$(find B -name summary.json 2> /dev/null | wc -l)
+  n=$( (find B -name summary.json 2> /dev/null || true) | wc -l)
   [ "$n" -ge 3 ] && break
   sleep 0.1
 done
@@ -95,14 +95,19 @@ for f in $(cat finished_before); do stat -c '%Y.%y' "$f"; done > times_before
 "$nanoattn" study s.yaml --out B > b2.log 2>&1 || { cat b2.log; fail "study B (resumed)"; }
 for f in $(cat finished_before); do stat -c '%Y.%y' "$f"; done > times_after
 cmp -s times_before times_after || fail "a finished run was run again"
-mask() { sed '/<!-- timing:begin -->/,/<!-- timing:end -->/d' "$1"; }
+mask() { sed '/<!-- timing:begin -->/,/<!-- timing:end -->/d; s/--out [AB]/--out X/' "$1"; }
 diff <(mask A/report.md) <(mask B/report.md) > /dev/null || { diff <(mask A/report.md) <(mask B/report.md) | head; fail "report.md differs"; }
 /usr/bin/python3 - A/report.json B/report.json <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:])
 for x in (a, b):
     x.pop("timing", None)
-assert a == b, "report.json differs beyond timing"
+    x["study"]["command"] = x["study"]["command"].replace("--out B", "--out A")
+if a != b:
+    for k in a:
+        if a[k] != b.get(k):
+            print("differs:", k, json.dumps(a[k])[:300], json.dumps(b.get(k))[:300])
+    raise SystemExit("report.json differs beyond timing")
 PY
 echo "resumed after kill -9: $(wc -l < finished_before) finished runs kept, same report"
 

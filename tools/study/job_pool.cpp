@@ -115,6 +115,8 @@ std::vector<JobEvent> run_jobs(std::vector<Job>& jobs, size_t slots, const std::
         emit({JobEvent::Blocked, j, 0, cat("not run: ", why, " failed")});
         continue;
       }
+      if (jobs[j].last)
+        for (size_t k = 0; k < jobs.size(); ++k) ready = ready && (k == j || state[k] == State::Done || state[k] == State::Failed);
       waiting = true;
       if (!ready) continue;
       if (jobs[j].done && jobs[j].done()) {

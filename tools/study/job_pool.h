@@ -13,6 +13,7 @@ namespace na {
 struct Job {
   std::string name;                   // "tinyshakespeare/elu/seed1 train", for messages
   std::vector<size_t> deps;           // indices of jobs that must succeed first
+  bool last = false;                  // runs once every other job has succeeded or failed
   std::function<bool()> done;         // outputs complete already: skip (null: never)
   std::vector<std::string> argv;      // a nanoattn command line (without the program), or
   std::function<void()> work;         // in-process work (throws na::Error on failure)

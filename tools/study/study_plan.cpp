@@ -71,15 +71,28 @@ void write_if_changed(const std::string& path, const std::string& text) {
   if (!in || old.str() != text) write_file_atomic(path, text);
 }
 
-double generation_tokens_per_s(const std::string& checkpoint, int64_t tokens, bool recurrent, int64_t threads) {
+struct Generation {
+  int64_t tokens = 0;  // per sample: at most max_len - 1 (learned positions end there)
+  double tokens_per_s = 0;
+};
+
+// Sampling speed of a checkpoint, one sequence: whole samples repeated for at least half a
+// second, so a short one is still timed over many tokens.
+Generation time_generation(const std::string& checkpoint, int64_t tokens, bool recurrent, int64_t threads) {
   SavedRun run = load_saved_run(checkpoint);
   set_num_threads(static_cast<int>(threads));
   SampleOptions o;
-  o.tokens = tokens;
+  o.tokens = std::min(tokens, run.model->dims().max_len - 1);
   o.mode = recurrent ? EvalMode::Recurrent : EvalMode::Parallel;
   const auto t0 = std::chrono::steady_clock::now();
-  sample(*run.model, {0}, o);
-  return static_cast<double>(tokens) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double seconds = 0;
+  int64_t total = 0;
+  while (seconds < 0.5) {
+    sample(*run.model, {0}, o);
+    total += o.tokens;
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return {o.tokens, static_cast<double>(total) / seconds};
 }
 
 json read_json(const std::string& path) {
@@ -97,7 +110,7 @@ json read_json(const std::string& path) {
 StudyPlan::~StudyPlan() = default;
 
 StudyPlan::StudyPlan(StudyConfig st, std::string out, std::string command)
-    : st_(std::move(st)), out_(std::move(out)), command_(std::move(command)) {
+    : st_(std::move(st)), out_(fs::absolute(out).lexically_normal().string()), command_(std::move(command)) {
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
   threads_ = std::max<int64_t>(1, cores / st_.jobs);
   fs::create_directories(out_);
@@ -106,6 +119,7 @@ StudyPlan::StudyPlan(StudyConfig st, std::string out, std::string command)
   Job report;
   report.name = "report";
   report.argv = {"report", out_};
+  report.last = true;
   report.log = path_in(out_, "logs/report.log");
   jobs_.push_back(report);
 }
@@ -252,8 +266,8 @@ void StudyPlan::plan_corpus(size_t ci) {
     post.done = [dir] { return fs::exists(path_in(dir, "cost.json")) && fs::exists(path_in(dir, "generate.json")); };
     post.work = [dir, cost, tokens, threads, recurrent] {
       write_file_atomic(path_in(dir, "cost.json"), cost_json(cost).dump(2) + "\n");
-      const double tps = generation_tokens_per_s(path_in(dir, "best.h5"), tokens, recurrent, threads);
-      json g = {{"generate_tokens", tokens}, {"generate_tokens_per_s", tps}, {"mode", recurrent ? "recurrent" : "parallel"},
+      const Generation gen = time_generation(path_in(dir, "best.h5"), tokens, recurrent, threads);
+      json g = {{"generate_tokens", gen.tokens}, {"generate_tokens_per_s", gen.tokens_per_s}, {"mode", recurrent ? "recurrent" : "parallel"},
                 {"state_bytes", cost.state_bytes}, {"state_kind", cost.state_kind}, {"threads", threads}};
       write_file_atomic(path_in(dir, "generate.json"), g.dump(2) + "\n");
     };
