@@ -149,8 +149,12 @@ def load_run(study_dir, entry, unit):
     if isinstance(rec, dict) and _finite(rec.get("test_bpc_parallel")) and _finite(rec.get("test_bpc_recurrent")):
         run["recurrent_abs_diff"] = abs(rec["test_bpc_parallel"] - rec["test_bpc_recurrent"])
         run["files"]["recurrent_check"] = f("recurrent.json")
-    gen_name = "recurrent.json" if run["recurrent"] else "generate.json"
-    gen = rec if run["recurrent"] else read_json(os.path.join(folder, gen_name))
+    # generate.json (every run: recurrent mode for RNN-capable models); older studies kept an RNN
+    # model's speed in recurrent.json.
+    gen_name = "generate.json"
+    gen = read_json(os.path.join(folder, gen_name))
+    if not (isinstance(gen, dict) and _finite(gen.get("generate_tokens_per_s"))) and run["recurrent"]:
+        gen_name, gen = "recurrent.json", rec
     if isinstance(gen, dict) and _finite(gen.get("generate_tokens_per_s")):
         run["generate_tokens_per_s"] = gen["generate_tokens_per_s"]
         run["files"]["generate_tokens_per_s"] = f(gen_name)

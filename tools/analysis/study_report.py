@@ -50,7 +50,7 @@ METHODS = {
     "recurrent_check": "max over seeds of |test_bpc_parallel - test_bpc_recurrent| (recurrent.json)",
     "levers": study_answer.__doc__.split("\n\n")[1].replace("\n", " ").strip(),
     "timing": "mean over seeds of summary.json tokens_per_s (training) and of generate_tokens_per_s "
-              "(recurrent.json, or generate.json for the baseline)",
+              "(generate.json: sampling one sequence, recurrent mode for RNN-capable models)",
 }
 
 
