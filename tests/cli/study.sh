@@ -76,6 +76,26 @@ assert len(m["corpora"][0]["tuning"]) == 2 and m["corpora"][0]["chosen"]["lr"] i
 print("study A:", len(runs), "runs, baseline", base_params, "params")
 PY
 [ -s A/report.md ] && [ -s A/report.json ] || fail "no report"
+# Every number of the report from the runs' own files, with h5py and numpy.
+/usr/bin/python3 - A <<'PY'
+import json, sys, h5py, numpy as np
+d = sys.argv[1]
+rep = json.load(open(f"{d}/report.json"))
+rows = rep["corpora"]["tiny"]["rows"]
+assert len(rows) == 6, [r["label"] for r in rows]
+for row in rows:
+    for seed, value in row["test"]["per_seed"].items():
+        [src] = [p for p in row["sources"]["test"] if f"/seed{seed}/" in p]
+        with h5py.File(f"{d}/{src.replace('summary.json', 'preds_test.h5')}") as f:
+            bpc = f["nll"][()].astype(np.float64).mean() / np.log(2)
+        assert abs(bpc - value) <= 1e-6 * value, (row["label"], seed, bpc, value)
+    test = np.array(list(row["test"]["per_seed"].values()))
+    assert abs(test.mean() - row["test"]["mean"]) <= 1e-12, row["label"]
+    if not row["baseline"]:
+        kl = [h5py.File(f"{d}/{p}")["kl_ab"][()].mean() for p in row["sources"]["kl"]]
+        assert abs(np.mean(kl) - row["kl"]["mean"]) <= 1e-9 * max(1, abs(row["kl"]["mean"])), row["label"]
+print("report recomputed from summaries, dumps and KL files:", len(rows), "rows")
+PY
 
 # The same study, killed with kill -9 once two runs have finished, then started again.
 "$nanoattn" study s.yaml --out B > b1.log 2>&1 &

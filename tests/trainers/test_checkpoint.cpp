@@ -341,7 +341,8 @@ TEST_CASE("checkpoint: the file holds exactly the layout docs/FORMATS.md documen
   h5::File f = h5::File::open(path);
   CHECK(f.attr_names("/") == std::vector<std::string>{"format", "format_version", "nanoattn_version", "run_name",
                                                        "config", "step", "seed", "data_cursor", "tokenizer",
-                                                       "optimizer", "optimizer_steps", "best_val_bpc", "elapsed_s"});
+                                                       "optimizer", "optimizer_steps", "best_val_bpc", "best_step",
+                                                       "elapsed_s"});
   CHECK(f.attr_string("/", "format") == "nanoattn-checkpoint");
   CHECK(f.attr_int64("/", "format_version") == 1);
   CHECK(f.datasets("/") .size() == 7 + 12);

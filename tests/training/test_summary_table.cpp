@@ -29,7 +29,24 @@ TEST_CASE("summary table: a KL column only when a run has compare_to") {
   CHECK(has(two, "| KL vs ref (bits/char) |"));
   CHECK(has(two, "0.2000 vs linear |"));
   const std::string csv = summary_csv({run("softmax"), run("linear", "softmax", 0.25)});
-  CHECK(has(csv, "train_seconds,compare_to,kl_vs_ref\n"));
-  CHECK(has(csv, ",softmax,0.250000\n"));
-  CHECK(has(csv, ",,\n"));  // the reference itself: empty cells
+  CHECK(has(csv, "train_seconds,compare_to,kl_vs_ref,best_val,best_step\n"));
+  CHECK(has(csv, ",softmax,0.250000,,-1\n"));
+  CHECK(has(csv, ",,,,-1\n"));  // the reference itself: empty cells
+}
+
+TEST_CASE("summary table: with eval.keep_best it shows the best checkpoint's val and step") {
+  RunSummary r = run("linear");
+  r.steps = 800;
+  r.best_val_bits = 2.25;
+  r.best_step = 600;
+  r.test_at_best = true;
+  const std::string t = summary_markdown("x", {r});
+  CHECK(has(t, "2.2500 (best: step 600)"));
+  CHECK(!has(t, "2.5000"));
+  r.best_step = 800;  // the best is the last: nothing to say
+  CHECK(has(summary_markdown("x", {r}), " 2.5000 |"));
+  r.best_step = 600;
+  r.test_at_best = false;  // without keep_best the numbers are the last step's
+  CHECK(has(summary_markdown("x", {r}), " 2.5000 |"));
+  CHECK(has(summary_csv({r}), ",2.250000,600\n"));
 }
