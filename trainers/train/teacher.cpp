@@ -53,14 +53,21 @@ class LiveTeacher : public Teacher {
              ": lower train.seq_len to ", run_.model->dims().max_len, " or use a teacher with a longer context");
   }
 
+  // One window per forward: OpenBLAS's sgemm rounds a row differently depending on how many rows
+  // the call has, so only a window scored on its own gives the same bits wherever it comes from:
+  // as a dump made with `--batch-size 1` scores it (tested: bitwise the same students).
   TeacherRows predict(const Batch& batch) override {
-    const int64_t V = static_cast<int64_t>(run_.tokenizer.size()), N = batch.B * batch.T;
-    {
-      NoGrad no_grad;  // as evaluate() scores a window: the same ops, so the same bits as a dump
-      Var lp = log_softmax(run_.model->forward(batch.inputs, batch.B, batch.T));
-      lp_.assign(lp.value().data(), lp.value().data() + N * V);
+    const int64_t V = static_cast<int64_t>(run_.tokenizer.size()), T = batch.T, N = batch.B * T;
+    lp_.resize(static_cast<size_t>(N * V));
+    for (int64_t b = 0; b < batch.B; ++b) {
+      {
+        NoGrad no_grad;  // as evaluate() scores a window: the same ops
+        const std::span<const int32_t> window(batch.inputs.data() + b * T, static_cast<size_t>(T));
+        Var lp = log_softmax(run_.model->forward(window, 1, T));
+        std::copy_n(lp.value().data(), T * V, lp_.begin() + b * T * V);
+      }
+      tape().reset();  // nothing of the student is on the tape yet
     }
-    tape().reset();  // nothing of the student is on the tape yet
     return select(lp_, N, V, k_, ids_, values_);
   }
 

@@ -5,7 +5,8 @@
 //
 // Both give the same rows for the same batch when the batch is made of the split's eval windows
 // (train.windows: aligned): a dump row's index is the stream position of its input token, and
-// the live teacher runs on exactly the student's batch inputs.
+// the live teacher runs on exactly the student's batch inputs, one window per forward (bit for
+// bit a dump made with `--batch-size 1`).
 #pragma once
 #include <memory>
 #include <string>
