@@ -89,7 +89,8 @@ std::vector<JobEvent> run_jobs(std::vector<Job>& jobs, size_t slots, const std::
     if (const int sig = stop_signal()) {
       for (const auto& [pid, j] : running) kill(pid, SIGTERM);
       for (const auto& [pid, j] : running) waitpid(pid, nullptr, 0);
-      throw Stopped(sig, cat("stopped by ", signal_name(sig), " with ", running.size(), " job(s) running"));
+      throw Stopped(sig, cat("stopped by ", signal_name(sig), " with ", running.size(), " job(s) running (each kept its "
+                             "last checkpoint): run the same command again to continue"));
     }
     // Reap finished children.
     int status = 0;
