@@ -84,6 +84,7 @@ for name in ("best.h5", "checkpoint.h5"):
 sr, su = json.load(open(f"{r}/summary.json")), json.load(open(f"{u}/summary.json"))
 for k in ("steps", "best_step", "best_val_bpc", "val_bpc", "test_bpc", "finished"):
     assert sr[k] == su[k], (k, sr[k], su[k])
+assert sr["tokens_per_s"] > 0, sr  # over both sessions
 print("resumed == uninterrupted:", su["steps"], "steps, best step", su["best_step"])
 PY
 

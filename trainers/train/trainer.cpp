@@ -282,6 +282,8 @@ class Session {
     }
     progress.finish();
     summary_.train_seconds = train_seconds_;
+    // Over every session: a run resumed at its last step trained nothing in this one.
+    if (train_seconds_ > 0) summary_.tokens_per_s = static_cast<double>(step_ * tokens_per_step) / train_seconds_;
     summary_.wall_seconds = seconds_since(session_start);
     write_summary((fs::path(opt_.run_dir) / "summary.json").string(), summary_);
     return summary_;
