@@ -1,4 +1,4 @@
-#include "gradcheck.h"
+#include "nanoattn/gradcheck.h"
 
 #include <atomic>
 #include <chrono>
@@ -116,6 +116,14 @@ std::string bit_difference(const Tensor& a, const Tensor& b) {
   return os.str();
 }
 
+// The largest |a - b| (infinite for different shapes, NaN or a lone infinity).
+double max_difference(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return INFINITY;
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, difference(a[i], b[i]));
+  return m;
+}
+
 // Wakes the worker threads just before a multi-thread run: a sleeping worker often wakes only
 // after the caller has done every chunk of a small op itself, and then the run proves nothing.
 // Each of `threads` tasks waits (at most 100 ms) until all have started, on distinct threads.
@@ -207,7 +215,11 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
     double worst_num = 0, worst_ana = 0;
     bool reported = false;
     int64_t skipped = 0;
-    for (int64_t j = 0; j < x[i].numel(); ++j) {
+    const int64_t n = x[i].numel();
+    const int64_t stride = opt.max_elements > 0 && n > opt.max_elements ? (n + opt.max_elements - 1) / opt.max_elements : 1;
+    int64_t checked = 0;
+    for (int64_t j = 0; j < n; j += stride) {
+      ++checked;
       float orig = x[i][j];
       auto at = [&](double d) {
         x[i][j] = static_cast<float>(orig + d);
@@ -239,6 +251,7 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
       double err = std::fabs(num - a);
       double allowed = opt.atol + noise + opt.rtol * std::fabs(num) + spread;
       if (err / allowed > worst) worst = err / allowed, worst_j = j, worst_num = num, worst_ana = a;
+      res.worst = std::max(res.worst, err / allowed);
       if (err > allowed && !reported) {
         res.ok = false;
         reported = true;
@@ -249,9 +262,9 @@ GradCheckResult gradcheck(const Fn& f, const std::vector<Tensor>& inputs, const 
     }
     rep << "input " << i << ": worst error/allowed " << worst << " at element " << worst_j
         << " (numeric " << worst_num << ", backward " << worst_ana << ")";
-    if (opt.skip_kinks) rep << ", " << skipped << " of " << x[i].numel() << " elements skipped at kinks";
+    if (opt.skip_kinks) rep << ", " << skipped << " of " << checked << " elements skipped at kinks";
     rep << "\n";
-    if (skipped > opt.max_skipped * x[i].numel()) {
+    if (skipped > opt.max_skipped * checked) {
       res.ok = false;
       rep << "input " << i << ": too many elements (" << skipped << ") sit at kinks to check\n";
     }
@@ -308,6 +321,7 @@ ThreadInvariance thread_invariance(const Fn& f, const std::vector<Tensor>& input
       res.grads = grads;
       continue;
     }
+    res.max_diff = std::max(res.max_diff, max_difference(res.output, out));
     std::string d = bit_difference(res.output, out);
     if (!d.empty()) {
       res.ok = false;
@@ -315,6 +329,7 @@ ThreadInvariance thread_invariance(const Fn& f, const std::vector<Tensor>& input
     }
     for (size_t i = 0; i < inputs.size(); ++i) {
       if (!diff[i]) continue;
+      res.max_diff = std::max(res.max_diff, max_difference(res.grads[i], grads[i]));
       d = bit_difference(res.grads[i], grads[i]);
       if (!d.empty()) {
         res.ok = false;
