@@ -53,6 +53,12 @@ PluginRegistry::PluginRegistry(const std::vector<std::string>& extra_dirs) {
   for (const std::string& dir : search_path_) scan_dir(dir);
 }
 
+PluginRegistry PluginRegistry::of_files(const std::vector<std::string>& files) {
+  PluginRegistry reg{NoScan{}};
+  for (const std::string& f : files) reg.load_file(f);
+  return reg;
+}
+
 void PluginRegistry::scan_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;  // a missing folder on the path is not an error

@@ -34,6 +34,9 @@ class PluginRegistry {
  public:
   // Scans `extra_dirs`, then NANOATTN_PLUGIN_PATH, then the bundled folder.
   explicit PluginRegistry(const std::vector<std::string>& extra_dirs = {});
+  // Only the given files, no search path (`nanoattn check-plugin`: the file named, not a
+  // bundled plugin of the same name).
+  static PluginRegistry of_files(const std::vector<std::string>& files);
 
   // The plugin of that name; throws listing the available ones, the search path and any
   // rejected files.
@@ -52,6 +55,8 @@ class PluginRegistry {
   bool load_file(const std::string& path);
 
  private:
+  struct NoScan {};
+  explicit PluginRegistry(NoScan) {}
   void scan_dir(const std::string& dir);
 
   std::vector<std::string> search_path_;
