@@ -7,6 +7,7 @@ namespace na::cli {
 void add_demo_command(CLI::App& app);
 void add_plugins_command(CLI::App& app);
 void add_check_plugin_command(CLI::App& app);  // check_plugin_cmd.cpp
+void add_new_plugin_command(CLI::App& app);    // new_plugin_cmd.cpp, new_plugin/
 void add_run_command(CLI::App& app);     // run_cmd.cpp
 void add_eval_command(CLI::App& app);    // eval_cmd.cpp
 void add_sample_command(CLI::App& app);  // eval_cmd.cpp

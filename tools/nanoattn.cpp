@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   na::cli::add_bench_command(app);
   na::cli::add_plugins_command(app);
   na::cli::add_check_plugin_command(app);
+  na::cli::add_new_plugin_command(app);
   na::install_stop_handlers();  // every command stops cleanly on Ctrl-C / SIGTERM
   try {
     app.parse(argc, argv);

@@ -2,9 +2,12 @@
 #
 # Builds an attention plugin: a shared module `<name>.so` linked against libnanoattn, with
 # hidden symbols except the entry point. In nanoattn's own tree it lands in the build's plugin
-# folder (lib/nanoattn/plugins) and is installed with nanoattn; out of tree (after
-# find_package(nanoattn)) it lands in the current build folder: point NANOATTN_PLUGIN_PATH or
-# an experiment's `plugins:` list at it.
+# folder (lib/nanoattn/plugins) and is installed with nanoattn (the conformance suite in
+# tests/conformance checks it). Out of tree (after find_package(nanoattn)) it lands in the
+# current build folder, and `nanoattn check-plugin <name>.so` is registered as the ctest test
+# `check_plugin_<name>` (tests exist once the project calls enable_testing()). To use it, list
+# that folder in an experiment's `plugin_paths:` (resolved against the YAML file's folder) or
+# in NANOATTN_PLUGIN_PATH.
 function(nanoattn_add_attention_plugin name)
   cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
   if(NOT ARG_SOURCES)
@@ -24,5 +27,7 @@ function(nanoattn_add_attention_plugin name)
       INSTALL_RPATH "$ORIGIN/../..")
     install(TARGETS ${name} LIBRARY DESTINATION ${NANOATTN_PLUGIN_DIR})
     set_property(GLOBAL APPEND PROPERTY NANOATTN_PLUGIN_TARGETS ${name})
+  elseif(DEFINED NANOATTN_EXECUTABLE)
+    add_test(NAME check_plugin_${name} COMMAND ${NANOATTN_EXECUTABLE} check-plugin $<TARGET_FILE:${name}>)
   endif()
 endfunction()
