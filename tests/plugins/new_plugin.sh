@@ -3,9 +3,11 @@
 # prefix, `nanoattn new-plugin --recurrent`, build the plugin against the prefix alone, run the
 # check-plugin test its CMakeLists registered (ctest), and train its example experiment for a
 # few steps. Also: `new-plugin` refuses a bad name and never overwrites.
-# Usage: new_plugin.sh <nanoattn build dir>
+# docs/PLUGINS.md: its sh block is run as written, its file blocks must equal the generated files.
+# Usage: new_plugin.sh <nanoattn build dir> <nanoattn source dir>
 set -euo pipefail
 build=$1
+doc=$2/docs/PLUGINS.md
 work=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 step() {  # name, command...: runs quietly, shows the log on failure
@@ -45,3 +47,18 @@ if "$nanoattn" new-plugin gated --dir "$work/gated" > "$work/again.log" 2>&1; th
 grep -q "already exists" "$work/again.log" && [ "$before" = "$(sha256sum "$work/gated/gated.cpp")" ] ||
   { echo "new_plugin: the second new-plugin did not refuse cleanly:"; cat "$work/again.log"; exit 1; }
 echo "new_plugin: refuses a bad name and an existing plugin folder"
+
+# docs/PLUGINS.md: the walkthrough block (sh) runs as written; each file block is that file.
+block() {  # the fenced block after the line "$1" (or the first ```$1 block when $1 is a language)
+  awk -v head="$1" '$0 == head {f = 1; next} f && /^```/ {if (n++) exit; next} f && n == 1' "$doc"
+}
+mkdir "$work/doc"
+block_sh=$(awk '/^```sh$/ {f = 1; next} f && /^```/ {exit} f' "$doc")
+(cd "$work/doc" && PATH="$work/prefix/bin:$PATH" PREFIX="$work/prefix" step doc_walkthrough bash -euo pipefail -c "$block_sh")
+grep -q "check-plugin: gated passes all" "$work/doc_walkthrough.log" ||
+  { echo "new_plugin: the doc's walkthrough did not pass check-plugin:"; cat "$work/doc_walkthrough.log"; exit 1; }
+for f in CMakeLists.txt gated.cpp experiment.yaml; do
+  diff <(block "\`gated/$f\`:") "$work/doc/gated/$f" > "$work/doc_$f.diff" ||
+    { echo "new_plugin: docs/PLUGINS.md's gated/$f differs from what new-plugin writes:"; cat "$work/doc_$f.diff"; exit 1; }
+done
+echo "new_plugin: docs/PLUGINS.md's walkthrough runs and its file blocks equal the generated plugin"
