@@ -212,6 +212,25 @@ TEST_CASE("resuming with other settings is refused") {
   CHECK(train(w, same, "run", true).steps == 4);
 }
 
+TEST_CASE("config_changes compares numbers by value: 17-digit (older) and shortest text are the same setting") {
+  Workspace w;
+  RunConfig cfg = w.config("linear", 4);
+  cfg.train.lr = 0.004;
+  cfg.train.eps = 1.0 / 3;
+  std::string old_style = cfg.resolved_text();
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = old_style.find(from);
+    REQUIRE(at != std::string::npos);
+    old_style.replace(at, from.size(), to);
+  };
+  replace("lr: 0.004\n", "lr: 0.0040000000000000001\n");           // what yaml-cpp wrote
+  replace("eps: 0.3333333333333333\n", "eps: 0.33333333333333331\n");
+  CHECK(config_changes(old_style, cfg) == "");
+  CHECK(config_changes(old_style + "provenance: {host: elsewhere, started_utc: 2001-01-01T00:00:00Z}\n", cfg) == "");
+  replace("lr: 0.0040000000000000001\n", "lr: 0.0040000000000000009\n");  // another double
+  CHECK(config_changes(old_style, cfg) == "train.lr: 0.0040000000000000009 -> 0.004");
+}
+
 TEST_CASE("the same seed gives bitwise the same run on 1 and 2 threads") {
   Workspace w;
   train(w, w.config("softmax", 6, 1), "one");

@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -22,6 +23,7 @@
 #include "optim/schedule.h"
 #include "plugin_loader.h"
 #include "train/evaluate.h"
+#include "train/plugin_check.h"
 #include "train/predictions.h"
 #include "train/saved_run.h"
 #include "train/teacher.h"
@@ -76,12 +78,6 @@ std::string attention_plugins(const RunConfig& cfg) {
 
 namespace {
 
-std::vector<std::pair<std::string, std::string>> plugin_hashes(const PluginRegistry& plugins) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const LoadedPlugin& p : plugins.plugins()) out.emplace_back(p.name, sha256_file(p.path));
-  return out;
-}
-
 void write_summary(const std::string& path, const RunSummary& s) {
   auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
   nlohmann::json j = {{"run", s.run},
@@ -99,7 +95,9 @@ void write_summary(const std::string& path, const RunSummary& s) {
                       {"tokens_per_s", s.tokens_per_s},
                       {"train_seconds", s.train_seconds},
                       {"wall_seconds", s.wall_seconds},
-                      {"finished", s.finished}};
+                      {"finished", s.finished},
+                      {"plugin_changes", plugin_changes_json(s.plugin_changes)},
+                      {"provenance", provenance_json(s.provenance)}};
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
@@ -110,6 +108,19 @@ std::string flow(const YAML::Node& n) {
   e << YAML::Flow << n;
   std::string s = e.c_str();
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// Two scalars that both read fully as the same double are the same setting, whatever their
+// text: config.yaml and checkpoints of older nanoattn hold 17 digits ("0.0040000000000000001"),
+// newer ones the shortest form ("0.004").
+bool same_number(const YAML::Node& a, const YAML::Node& b) {
+  if (!a.IsScalar() || !b.IsScalar()) return false;
+  auto read = [](const std::string& s, double& v) {
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+  };
+  double x = 0, y = 0;
+  return read(a.Scalar(), x) && read(b.Scalar(), y) && x == y;
 }
 
 // "key.path: old -> new" for each value that differs, maps and sequences of the same length
@@ -125,7 +136,8 @@ void diff_config(const YAML::Node& before, const YAML::Node& now, const std::str
     for (const std::string& k : keys) diff_config(before[k], now[k], child(k), out);
   } else if (before && now && before.IsSequence() && now.IsSequence() && before.size() == now.size()) {
     for (size_t i = 0; i < now.size(); ++i) diff_config(before[i], now[i], child(std::to_string(i)), out);
-  } else if (bool(before) != bool(now) || (before && YAML::Dump(before) != YAML::Dump(now))) {
+  } else if (bool(before) != bool(now) ||
+             (before && !same_number(before, now) && YAML::Dump(before) != YAML::Dump(now))) {
     out.push_back(cat(path, ": ", flow(before), " -> ", flow(now)));
   }
 }
@@ -140,6 +152,7 @@ std::string config_changes(const std::string& saved, const RunConfig& cfg) {
     YAML::Node n = YAML::Load(text);
     n.remove("threads");
     n.remove("compare_to");
+    n.remove(kProvenanceKey);
     if (n["train"]) n["train"].remove("time_limit");
     if (n["eval"]) {
       n["eval"].remove("dump");
@@ -159,7 +172,7 @@ namespace {
 class Session {
  public:
   Session(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins, const TrainOptions& opt)
-      : cfg_(cfg), corpus_(corpus), opt_(opt),
+      : cfg_(cfg), corpus_(corpus), plugins_(plugins), opt_(opt),
         model_(cfg.model, cfg.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, cfg.seed),
         params_(model_.params().all()),
         optimizer_(make_optimizer(cfg.train, params_)),
@@ -174,6 +187,7 @@ class Session {
     summary_.params = model_.params().count();
     summary_.plugins = attention_plugins(cfg);
     hashes_ = plugin_hashes(plugins);
+    summary_.provenance = current_provenance();
   }
 
   RunSummary run() {
@@ -182,7 +196,7 @@ class Session {
     remove_stale_temp_files();
     const bool resumed = opt_.resume && fs::exists(ck_path_);
     if (resumed) restore();
-    write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), cfg_.resolved_text());
+    write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), config_file_text());
     const std::string u = summary_.unit;
     std::vector<std::string> columns = {"tokens", "elapsed_s", "lr", "loss", "grad_norm", "tokens_per_s",
                                         "val_" + u, "val_ppl", "test_" + u, "test_ppl"};
@@ -290,6 +304,15 @@ class Session {
   }
 
  private:
+  // The resolved settings (what checkpoints hold), then this session's provenance.
+  std::string config_file_text() const {
+    YAML::Node p(YAML::NodeType::Map);
+    p[kProvenanceKey] = provenance_yaml(summary_.provenance);
+    YAML::Emitter e;
+    e << p;
+    return cfg_.resolved_text() + e.c_str() + "\n";
+  }
+
   static std::string fixed(double x, int digits = 4) { return cat(std::fixed, std::setprecision(digits), x); }
 
   // A run killed while saving leaves its temporary files (never the checkpoint or a dump
@@ -377,11 +400,8 @@ class Session {
     NA_CHECK(ck.tokenizer == corpus_.tokenizer.serialize(), ck_path_,
              "the corpus now gives another vocabulary than when the checkpoint was written; restore the "
              "original corpus file or start a new run");
-    for (const auto& [name, hash] : ck.plugins)
-      for (const auto& [now_name, now_hash] : hashes_)
-        if (name == now_name && hash != now_hash)
-          std::fprintf(opt_.out, "warning: plugin '%s' changed since %s was written (sha256 %.12s... -> %.12s...)\n",
-                       name.c_str(), ck_path_.c_str(), hash.c_str(), now_hash.c_str());
+    summary_.plugin_changes = plugin_changes(ck.plugins, plugins_, summary_.plugins);
+    check_plugin_changes(summary_.plugin_changes, ck_path_, opt_.allow_plugin_change, opt_.out);
     load_parameters(model_.params(), ck, ck_path_);
     optimizer_->load_state(ck.optim, ck.optimizer_steps);
     batcher_.set_cursor(ck.data_cursor);
@@ -393,6 +413,7 @@ class Session {
 
   const RunConfig& cfg_;
   const Corpus& corpus_;
+  const PluginRegistry& plugins_;
   const TrainOptions& opt_;
   Model model_;
   std::vector<Parameter*> params_;
