@@ -20,6 +20,7 @@
 #include "model.h"
 #include "nanoattn/core.h"
 #include "nanoattn/version.h"
+#include "optim/clip.h"
 #include "optim/schedule.h"
 #include "plugin_loader.h"
 #include "train/evaluate.h"
@@ -198,10 +199,8 @@ class Session {
     if (resumed) restore();
     write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), config_file_text());
     const std::string u = summary_.unit;
-    std::vector<std::string> columns = {"tokens", "elapsed_s", "lr", "loss", "grad_norm", "tokens_per_s",
-                                        "val_" + u, "val_ppl", "test_" + u, "test_ppl"};
-    if (teacher_) columns.push_back("ce");  // distillation: loss is the total, ce its cross-entropy part
-    MetricsLog metrics(opt_.run_dir, columns, cfg_.log.tensorboard, resumed ? step_ : -1);
+    MetricsLog metrics(opt_.run_dir, metric_columns(), cfg_.log.tensorboard, resumed ? step_ : -1, metric_tags());
+    if (!resumed) metrics.tensorboard_text("config", 0, markdown_code(config_file_text()));
     Progress progress(opt_.out, opt_.live, cfg_.log.every);
     progress.message(cat("run ", cfg_.name, ": ", summary_.params, " parameters, ", corpus_.train.size(),
                          " training tokens", resumed ? cat(", resuming at step ", step_) : std::string()));
@@ -210,9 +209,21 @@ class Session {
     const int64_t session_first_step = step_;
     const TrainConfig& t = cfg_.train;
     const int64_t tokens_per_step = t.batch_size * t.seq_len;
-    double session_train_s = 0, interval_loss = 0;
-    int64_t session_steps = 0, interval_steps = 0;
+    double session_train_s = 0;
+    int64_t session_steps = 0;
+    Interval iv, last_iv;  // the steps since the last training record, and those it recorded
     bool stopped_early = false, out_of_patience = false;
+    auto progress_info = [&] {
+      // Between records, the interval so far; right after one, the interval it recorded.
+      const Interval& shown = iv.steps > 0 ? iv : last_iv;
+      ProgressInfo p{step_, t.steps, shown.mean_loss(), schedule_.lr(std::max<int64_t>(0, step_ - 1)),
+                     shown.tokens_per_s(tokens_per_step), seconds_since(session_start), summary_.val_bits,
+                     session_first_step};
+      p.eval_s = session_eval_s_;
+      p.evals_done = session_evals_;
+      p.evals_left = evaluations_left();
+      return p;
+    };
     while (step_ < t.steps) {
       if (opt_.stop_at_step > 0 && step_ >= opt_.stop_at_step) {
         save();
@@ -239,23 +250,26 @@ class Session {
       train_seconds_ += dt;
       ++step_;
       ++session_steps;
-      interval_loss += loss;
-      ++interval_steps;
+      iv.add(loss, dt, last_grad_norm_, clips(last_grad_norm_, t.grad_clip));
       summary_.tokens_per_s = session_steps * tokens_per_step / session_train_s;
-      if (step_ % cfg_.log.every == 0 || step_ == t.steps) {
-        const double mean_loss = interval_loss / interval_steps;
-        std::vector<std::pair<std::string, double>> record = {{"tokens", double(step_ * tokens_per_step)},
-                                                               {"elapsed_s", train_seconds_},
-                                                               {"lr", lr},
-                                                               {"loss", mean_loss},
-                                                               {"grad_norm", last_grad_norm_},
-                                                               {"tokens_per_s", summary_.tokens_per_s}};
-        if (teacher_) record.emplace_back("ce", std::exchange(interval_ce_, 0.0) / interval_steps);
-        metrics.log(step_, record);
-        progress.update({step_, t.steps, mean_loss, lr, summary_.tokens_per_s, seconds_since(session_start),
-                         summary_.val_bits, session_first_step});
-        interval_loss = 0;
-        interval_steps = 0;
+      const bool record = step_ % cfg_.log.every == 0 || step_ == t.steps;
+      progress.update(progress_info());  // every step: the live line redraws at most ~10 times a second
+      if (record) {
+        const double mean_loss = iv.mean_loss();
+        std::vector<std::pair<std::string, double>> rec = {{"tokens", double(step_ * tokens_per_step)},
+                                                           {"elapsed_s", train_seconds_},
+                                                           {"lr", lr},
+                                                           {"loss", mean_loss},
+                                                           {"grad_norm", last_grad_norm_},
+                                                           {"tokens_per_s", iv.tokens_per_s(tokens_per_step)},
+                                                           {"loss_" + u, mean_loss / std::log(2.0)},
+                                                           {"ms_per_step", 1000.0 * iv.seconds / iv.steps},
+                                                           {"grad_norm_mean", iv.grad_norm_sum / iv.steps},
+                                                           {"grad_norm_max", iv.grad_norm_max},
+                                                           {"clip_frac", double(iv.clipped) / iv.steps}};
+        if (teacher_) rec.emplace_back("ce", std::exchange(interval_ce_, 0.0) / iv.steps);
+        metrics.log(step_, rec);
+        last_iv = std::exchange(iv, Interval());
       }
       const bool eval_now = cfg_.eval.every > 0 && step_ % cfg_.eval.every == 0 && step_ < t.steps;
       if (eval_now) validate(metrics, progress);
@@ -290,11 +304,13 @@ class Session {
                                     : evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
       summary_.test_bits = r.bits_per_token();
       summary_.test_ppl = r.perplexity();
-      metrics.log(step_, {{"test_" + u, summary_.test_bits}, {"test_ppl", summary_.test_ppl}});
+      metrics.log(step_, {{"test_" + u, summary_.test_bits},
+                          {"test_ppl", summary_.test_ppl},
+                          {"test_loss", summary_.test_bits * std::log(2.0)}});
       progress.message(cat("step ", step_, ": test ", u, " ", fixed(summary_.test_bits), " over ", r.tokens,
                            " tokens (", fixed(r.seconds, 1), " s)"));
     }
-    progress.finish();
+    progress.done(progress_info());  // the last line again, with the final val and the whole time
     summary_.train_seconds = train_seconds_;
     // Over every session: a run resumed at its last step trained nothing in this one.
     if (train_seconds_ > 0) summary_.tokens_per_s = static_cast<double>(step_ * tokens_per_step) / train_seconds_;
@@ -304,6 +320,68 @@ class Session {
   }
 
  private:
+  // Logging only: what the steps since the last training record did.
+  struct Interval {
+    int64_t steps = 0, clipped = 0;
+    double loss = 0, seconds = 0, grad_norm_sum = 0, grad_norm_max = 0;
+    void add(double step_loss, double dt, double grad_norm, bool was_clipped) {
+      ++steps;
+      loss += step_loss;
+      seconds += dt;
+      grad_norm_sum += grad_norm;
+      grad_norm_max = steps == 1 ? grad_norm : std::max(grad_norm_max, grad_norm);
+      clipped += was_clipped;
+    }
+    double mean_loss() const { return steps ? loss / steps : NAN; }
+    double tokens_per_s(int64_t per_step) const { return seconds > 0 ? steps * per_step / seconds : NAN; }
+  };
+
+  // metrics.jsonl / .csv columns (the first ten as before; a resumed older run's CSV has its
+  // cells moved under this header) and their TensorBoard tags, grouped train/, val/, test/, perf/.
+  std::vector<std::pair<std::string, std::string>> metric_names() const {
+    const std::string u = summary_.unit;
+    std::vector<std::pair<std::string, std::string>> n = {
+        {"tokens", "train/tokens"},       {"elapsed_s", "perf/elapsed_s"},
+        {"lr", "train/lr"},               {"loss", "train/loss"},
+        {"grad_norm", "train/grad_norm"}, {"tokens_per_s", "perf/tokens_per_s"},
+        {"val_" + u, "val/" + u},         {"val_ppl", "val/ppl"},
+        {"test_" + u, "test/" + u},       {"test_ppl", "test/ppl"}};
+    n.insert(n.end(), {{"loss_" + u, "train/loss_" + u},
+                       {"ms_per_step", "perf/ms_per_step"},
+                       {"grad_norm_mean", "train/grad_norm_mean"},
+                       {"grad_norm_max", "train/grad_norm_max"},
+                       {"clip_frac", "train/clip_frac"},
+                       {"val_loss", "val/loss"},
+                       {"test_loss", "test/loss"}});
+    if (teacher_) n.emplace_back("ce", "train/ce");  // distillation: loss is the total, ce its cross-entropy part
+    return n;
+  }
+  std::vector<std::string> metric_columns() const {
+    std::vector<std::string> c;
+    for (const auto& [column, tag] : metric_names()) c.push_back(column);
+    return c;
+  }
+  std::vector<std::string> metric_tags() const {
+    std::vector<std::string> c;
+    for (const auto& [column, tag] : metric_names()) c.push_back(tag);
+    return c;
+  }
+
+  // Text as a Markdown code block (TensorBoard's Text tab renders Markdown).
+  static std::string markdown_code(const std::string& text) {
+    std::string out = "    ";
+    for (char c : text) out += c == '\n' ? std::string("\n    ") : std::string(1, c);
+    return out;
+  }
+
+  // The evaluations still to come this session, for the ETA: one per eval.every before the
+  // last step, the final val and the test split.
+  int64_t evaluations_left() const {
+    const int64_t every = cfg_.eval.every, total = cfg_.train.steps;
+    const int64_t periodic = every > 0 ? (total - 1) / every - step_ / every : 0;
+    return std::max<int64_t>(0, periodic) + 1 + (cfg_.eval.test ? 1 : 0);
+  }
+
   // The resolved settings (what checkpoints hold), then this session's provenance.
   std::string config_file_text() const {
     YAML::Node p(YAML::NodeType::Map);
@@ -350,13 +428,18 @@ class Session {
   }
 
   void validate(MetricsLog& metrics, Progress& progress, bool dump = false) {
+    const auto eval_start = Clock::now();
     EvalResult r = dump ? evaluate_dumped("val", corpus_.val)
                         : evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
     summary_.val_bits = r.bits_per_token();
     summary_.val_ppl = r.perplexity();
     val_step_ = step_;
     const std::string u = summary_.unit;
-    metrics.log(step_, {{"val_" + u, summary_.val_bits}, {"val_ppl", summary_.val_ppl}});
+    metrics.log(step_, {{"val_" + u, summary_.val_bits},
+                        {"val_ppl", summary_.val_ppl},
+                        {"val_loss", summary_.val_bits * std::log(2.0)}});
+    session_eval_s_ += seconds_since(eval_start);
+    ++session_evals_;
     progress.message(cat("step ", step_, ": val ", u, " ", fixed(summary_.val_bits), " (ppl ",
                          fixed(summary_.val_ppl, 3), ") over ", r.tokens, " tokens (", fixed(r.seconds, 1), " s)"));
     if (!(summary_.best_val_bits <= summary_.val_bits)) {
@@ -429,6 +512,8 @@ class Session {
   double train_seconds_ = 0, last_grad_norm_ = 0;
   std::unique_ptr<Teacher> teacher_;  // train.distill
   double interval_ce_ = 0;            // with a teacher: the cross-entropy summed since the last record
+  double session_eval_s_ = 0;         // this session's val evaluations: their time and count (the ETA)
+  int64_t session_evals_ = 0;
 
  public:
   // What a stop in the middle of an evaluation or a save leaves: the last checkpoint.
