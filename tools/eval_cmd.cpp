@@ -24,7 +24,7 @@ struct EvalArgs {
   std::string checkpoint, split = "val", mode = "parallel", dump, dump_dtype = "float32";
   int64_t seq_len = 0, batch_size = 0, top_k = 0;
   int threads = 0;
-  bool json = false;
+  bool json = false, allow_plugin_change = false;
 };
 
 void run_eval(const EvalArgs& a) {
@@ -36,7 +36,7 @@ void run_eval(const EvalArgs& a) {
   refuse_overwriting_inputs(outputs, {a.checkpoint}, fix);
   std::optional<FolderLock> lock;
   if (!a.dump.empty()) lock.emplace(FolderLock::for_file(a.dump, "the dump"));
-  SavedRun run = load_saved_run(a.checkpoint);
+  SavedRun run = load_saved_run(a.checkpoint, a.allow_plugin_change);
   Corpus corpus = load_corpus(run.cfg.data);
   refuse_overwriting_inputs(outputs, {corpus.path}, fix);
   NA_CHECK(corpus.tokenizer.serialize() == run.tokenizer.serialize(), a.checkpoint, "the corpus ",
@@ -63,7 +63,8 @@ void run_eval(const EvalArgs& a) {
     nlohmann::json j = {{"checkpoint", a.checkpoint}, {"run", run.cfg.name},  {"step", run.step},
                         {"split", a.split},           {"mode", a.mode},       {"seq_len", T},
                         {"tokens", r.tokens},         {unit, r.bits_per_token()}, {"ppl", r.perplexity()},
-                        {"nll_nats", r.nll},          {"seconds", r.seconds}};
+                        {"nll_nats", r.nll},          {"seconds", r.seconds},
+                        {"plugin_changes", plugin_changes_json(run.plugin_changes)}};
     if (!a.dump.empty()) {
       j["dump"] = a.dump;
       j["dump_seconds"] = dump_s;  // in the writer: its appends are part of "seconds", opening and commit not
@@ -82,10 +83,11 @@ void run_eval(const EvalArgs& a) {
 struct SampleArgs {
   std::string checkpoint, prompt, mode = "parallel";
   SampleOptions opt;
+  bool allow_plugin_change = false;
 };
 
 void run_sample(SampleArgs a) {
-  SavedRun run = load_saved_run(a.checkpoint);
+  SavedRun run = load_saved_run(a.checkpoint, a.allow_plugin_change);
   a.opt.mode = kModes.at(a.mode);
   std::vector<int32_t> prompt;
   if (a.prompt.empty()) {
@@ -119,6 +121,8 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", a->threads, "worker threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", a->json, "print JSON");
+  cmd->add_flag("--allow-plugin-change", a->allow_plugin_change,
+                "go on even if an attention plugin's .so differs from the one the checkpoint was trained with (recorded in the JSON)");
   cmd->add_option("--dump", a->dump, "also write every token's log-probabilities to this HDF5 file (see docs/FORMATS.md)");
   cmd->add_option("--dump-dtype", a->dump_dtype, "the dump's log-probabilities")
       ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
@@ -141,6 +145,8 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--seed", a->opt.seed, "random seed")->capture_default_str();
   cmd->add_option("--mode", a->mode, "parallel (re-reads the context) or recurrent (RNN form, constant memory)")
       ->check(CLI::IsMember({"parallel", "recurrent"}))->capture_default_str();
+  cmd->add_flag("--allow-plugin-change", a->allow_plugin_change,
+                "go on even if an attention plugin's .so differs from the one the checkpoint was trained with");
   cmd->callback([a] { run_sample(*a); });
 }
 

@@ -27,7 +27,7 @@ struct RunArgs {
   std::string experiment;
   std::vector<std::string> sets, only;
   std::string out = "runs";
-  bool resume = false, overwrite = false;
+  bool resume = false, overwrite = false, allow_plugin_change = false;
 };
 
 // Corpora and plugin folders shared by several runs are loaded once.
@@ -68,9 +68,10 @@ bool needs_val_dump(const Experiment& exp, const RunConfig& r) {
 
 // A finished run skipped by --resume that has no val dump yet (it finished before compare_to was
 // set): made from its final checkpoint, which gives the same predictions.
-void dump_val_from_checkpoint(const std::string& ck, const std::string& dump, const Corpus& corpus) {
+void dump_val_from_checkpoint(const std::string& ck, const std::string& dump, const Corpus& corpus,
+                              bool allow_plugin_change) {
   std::fprintf(stderr, "writing %s from %s\n", dump.c_str(), ck.c_str());
-  SavedRun run = load_saved_run(ck);
+  SavedRun run = load_saved_run(ck, allow_plugin_change);
   const int64_t T = run.cfg.eval_seq_len();
   const DumpInfo info = make_dump_info(run.cfg, run.tokenizer, ck, run.step, "val", EvalMode::Parallel, T,
                                        parse_dump_dtype(run.cfg.eval.dump_dtype, ck));
@@ -182,7 +183,8 @@ void run_experiment(const RunArgs& a) {
         std::fprintf(stderr, "run %s: already finished (%s), skipped\n", r->name.c_str(), dir.c_str());
         const std::string dump = run_dump_path(dir.string(), "val");
         if (dump_val && !fs::exists(dump))
-          dump_val_from_checkpoint((dir / "checkpoint.h5").string(), dump, res.corpus(r->data));
+          dump_val_from_checkpoint((dir / "checkpoint.h5").string(), dump, res.corpus(r->data),
+                                   a.allow_plugin_change);
         done.push_back(s);
         continue;
       }
@@ -193,6 +195,7 @@ void run_experiment(const RunArgs& a) {
     opt.out = stderr;
     opt.live = Progress::is_terminal(stderr);
     opt.dump_val = dump_val;
+    opt.allow_plugin_change = a.allow_plugin_change;
     done.push_back(train_run(*r, res.corpus(r->data), res.plugins(r->plugin_paths), opt));
   }
   compare_runs(exp_dir, runs, done);
@@ -215,6 +218,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--only", a->only, "train only the named runs (repeatable)");
   cmd->add_flag("--resume", a->resume, "continue each run from its newest checkpoint; finished runs are skipped");
   cmd->add_flag("--overwrite", a->overwrite, "start runs again even if their folders hold checkpoints");
+  cmd->add_flag("--allow-plugin-change", a->allow_plugin_change,
+                "resume even if an attention plugin's .so differs from the one the checkpoint was trained with "
+                "(recorded in summary.json)");
   cmd->callback([a] {
     print_blas_advice();
     run_experiment(*a);

@@ -18,6 +18,27 @@ int64_t parse_heads(const YAML::Node& v, const std::string& at) {
   return heads;
 }
 
+// An option error located at the value it names ("option 'nu'"): the line that set it (a run's
+// override keeps its own line through the merge), or "--set" for a value given there (--set
+// values carry no position), rather than at the block or the model's `attention:` defaults.
+// Messages from the plugin loader and the plugin name the option in quotes.
+Error at_option(const Error& e, const YAML::Node& options, const BlockContext& ctx) {
+  if (!options || !options.IsMap()) return e;
+  for (const auto& kv : options) {
+    const std::string key = kv.first.Scalar();
+    if (e.message().find("'" + key + "'") == std::string::npos) continue;
+    // "<file>: --set" keeps the file first, so the block builder passes the error on unchanged.
+    // A plugin's own context ("linear attention") stays; a file position is replaced.
+    const bool located = !ctx.where().empty() && e.context().rfind(ctx.where(), 0) == 0;
+    // The key's position when key and value share a line (as written); the value's when a merge
+    // paired the defaults' key with a run's value.
+    const bool same_line = kv.first.Mark().line == kv.second.Mark().line;
+    return Error(kv.second.Mark().line < 0 ? cat(ctx.where(), ": --set") : ctx.at(same_line ? kv.first : kv.second),
+                 located ? e.message() : std::string(e.what()));
+  }
+  return e;
+}
+
 class Attention : public Block {
  public:
   explicit Attention(BlockContext& ctx) {
@@ -46,8 +67,12 @@ class Attention : public Block {
     // plugin uses only its own options.
     YAML::Node options = ctx.node_option("options");
     if (!options && !own_plugin && defaults && defaults["options"]) options = defaults["options"];
-    config.options = resolve_options(*loaded.info, options, ctx.where());
-    attention_ = ctx.plugins().create(plugin, config);
+    try {
+      config.options = resolve_options(*loaded.info, options, ctx.where());
+      attention_ = ctx.plugins().create(plugin, config);
+    } catch (const Error& e) {
+      throw at_option(e, options, ctx);
+    }
     for (const ParamSpec& s : attention_->parameters()) {
       Parameter& p = ctx.store().create(path + "." + s.name, s.shape, s.init);
       params_.add(s.name, p.var());

@@ -3,13 +3,19 @@
 // YAML that parses but is not a model does, at every depth of repeat -> residual -> body.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <string>
 
+#include "experiment/experiment.h"
 #include "model.h"
 #include "plugin_loader.h"
 
 using namespace na;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -140,4 +146,48 @@ TEST_CASE("model errors: two blocks that would make the same parameter name") {
   check_error(with_blocks("  - token_embedding: {}\n  - token_embedding: {}\n"),
               {"exp.yaml:5:22: block 'token_embedding': model: two parameters are named 'tok.weight': give one of "
                "the blocks another `name`"});
+}
+
+TEST_CASE("a plugin option set by a run's override or by --set is reported there, not at the model's defaults") {
+  const std::string dir = (fs::temp_directory_path() / ("na_opt_lines_" + std::to_string(::getpid()))).string();
+  fs::create_directories(dir);
+  std::ofstream(dir + "/tiny.txt") << "the cat sat on the mat. the dog ran.\n";
+  const std::string path = dir + "/exp.yaml";
+  std::ofstream(path) << R"(data: {corpus: tiny.txt, val_fraction: 0.2, test_fraction: 0.2}
+model:
+  d_model: 16
+  max_len: 8
+  attention: {plugin: linear, n_heads: 2, options: {feature_map: dpfp, nu: 1}}
+  blocks:
+    - token_embedding: {}
+    - attention: {}
+    - lm_head: {}
+train: {steps: 4, batch_size: 2, seq_len: 8, warmup: 0}
+runs:
+  - name: ok
+  - {name: x, model: {attention: {options: {nu: 0}}}}
+)";
+  auto error_of = [&](const std::vector<std::string>& sets, const std::string& run) {
+    const Experiment e = load_experiment(path, sets);
+    const PluginRegistry plugins;
+    for (const RunConfig& r : e.runs) {
+      if (r.name != run) continue;
+      try {
+        Model m(r.model, r.where, 20, plugins, r.seed);
+      } catch (const Error& err) {
+        return std::string(err.what());
+      }
+    }
+    return std::string();
+  };
+  CHECK(error_of({}, "ok") == "");
+  const std::string run_line = error_of({}, "x");
+  CHECK(run_line.rfind(path + ":13:", 0) == 0);  // the run's line, not line 5 or the block's line 8
+  CHECK(run_line.find("option 'nu'") != std::string::npos);
+  const std::string set = error_of({"model.attention.options.nu=0"}, "ok");
+  CHECK(set.rfind(path + ": --set: ", 0) == 0);
+  CHECK(set.find("option 'nu'") != std::string::npos);
+  const std::string bad_choice = error_of({"model.attention.options.feature_map=cosine"}, "ok");
+  CHECK(bad_choice.rfind(path + ": --set: option 'feature_map' of plugin 'linear' must be one of", 0) == 0);
+  fs::remove_all(dir);
 }

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "experiment/experiment.h"
 #include "nanoattn/error.h"
@@ -111,6 +112,37 @@ TEST_CASE("the resolved config holds every default and reads back to itself") {
     CHECK(back.resolved_text() == text);
     CHECK(back.data.name_or_path == r.data.name_or_path);  // absolute: the folder no longer matters
   }
+}
+
+TEST_CASE("the resolved config writes doubles in their shortest round-trip text") {
+  TempDir t;
+  Experiment e = load_experiment(t.write("study.yaml", kBase));
+  RunConfig r = e.runs[0];
+  const double denormal = std::numeric_limits<double>::denorm_min() * 3;
+  const struct {
+    double v;
+    const char* text;
+  } cases[] = {{0.1, "0.1"}, {1e-8, "1e-08"}, {4e-3, "0.004"}, {1.0 / 3, "0.3333333333333333"},
+               {denormal, "1.5e-323"}, {0.30000000000000004, "0.30000000000000004"}, {1.0, "1"}};
+  for (const auto& c : cases) {
+    CAPTURE(std::string(c.text));
+    r.train.lr = c.v;
+    r.train.eps = c.v;
+    const std::string text = r.resolved_text();
+    CHECK(text.find(std::string("  lr: ") + c.text + "\n") != std::string::npos);
+    const RunConfig back = parse_run(YAML::Load(text), "saved", "/elsewhere");
+    CHECK(back.train.lr == c.v);  // the same double, bit for bit
+    CHECK(back.train.eps == c.v);
+    CHECK(back.resolved_text() == text);
+  }
+}
+
+TEST_CASE("config.yaml's provenance block is read back and ignored as a setting") {
+  TempDir t;
+  Experiment e = load_experiment(t.write("study.yaml", kBase));
+  const std::string text = e.runs[0].resolved_text() + "provenance:\n  host: elsewhere\n";
+  const RunConfig back = parse_run(YAML::Load(text), "saved", "/elsewhere");
+  CHECK(back.resolved_text() == e.runs[0].resolved_text());
 }
 
 TEST_CASE("a file without runs is one run") {

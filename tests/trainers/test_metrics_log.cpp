@@ -10,6 +10,7 @@
 #include "metrics/metrics_log.h"
 #include "nanoattn/error.h"
 #include "scratch_dir.h"
+#include "trainers/event_reader.h"
 
 using namespace na;
 using na::testing::read_bytes;
@@ -108,15 +109,27 @@ TEST_CASE("MetricsLog: resuming with no files yet starts them; resuming at step 
   CHECK(read_bytes(dir / "metrics.jsonl") == "{\"step\":0,\"loss\":1}\n");
 }
 
+TEST_CASE("MetricsLog: resuming a CSV of fewer columns (an older nanoattn) moves its cells under the new header") {
+  ScratchDir dir("metrics_resume_added");
+  const std::string csv = dir / "metrics.csv";
+  write_bytes(csv, "step,loss,val\n1,2.5,\n2,,3.5\n3,1.5,\n");
+  {
+    MetricsLog log(dir.path.string(), {"loss", "loss_bpc", "val", "val_loss"}, false, 2);
+    log.log(3, {{"loss", 1.25}, {"loss_bpc", 2}});
+  }
+  CHECK(read_bytes(csv) == "step,loss,loss_bpc,val,val_loss\n1,2.5,,,\n2,,,3.5,\n3,1.25,2,,\n");
+}
+
 TEST_CASE("MetricsLog: resuming with other columns, or over a damaged file, is an error naming the file") {
   ScratchDir dir("metrics_resume_errors");
   const std::string csv = dir / "metrics.csv", jsonl = dir / "metrics.jsonl";
-  { MetricsLog log(dir.path.string(), {"loss"}, false); }
-  CHECK_THROWS_WITH_AS(MetricsLog(dir.path.string(), {"loss", "lr"}, false, 5),
-                       (csv + ": its header \"step,loss\" differs from this run's \"step,loss,lr\": "
-                              "a resumed run must log the same columns").c_str(),
+  { MetricsLog log(dir.path.string(), {"loss", "lr"}, false); }
+  CHECK_THROWS_WITH_AS(MetricsLog(dir.path.string(), {"loss"}, false, 5),
+                       (csv + ": its header \"step,loss,lr\" differs from this run's \"step,loss\" by more than "
+                              "added columns (this run does not log lr): a resumed run must log the same columns")
+                           .c_str(),
                        Error);
-  CHECK(read_bytes(csv) == "step,loss\n");  // left untouched
+  CHECK(read_bytes(csv) == "step,loss,lr\n");  // left untouched
 
   write_bytes(csv, "step,loss\n1,2\nx1,3\n");
   CHECK_THROWS_WITH_AS(MetricsLog(dir.path.string(), {"loss"}, false, 5),
@@ -160,4 +173,41 @@ TEST_CASE("MetricsLog: TensorBoard scalars under <dir>/tensorboard when asked, o
   const std::string bytes = read_bytes(path);
   CHECK(bytes.size() == 40 + 42 + 42 + 45);
   CHECK(bytes.find("val_bpc") != std::string::npos);
+}
+
+TEST_CASE("MetricsLog: TensorBoard after a resume shows each step once; a fresh log removes old event files") {
+  ScratchDir dir("metrics_tb_resume");
+  const fs::path tb = dir / "tensorboard";
+  auto log_steps = [&](MetricsLog& log, int64_t from, int64_t to) {
+    for (int64_t s = from; s <= to; ++s) log.log(s, {{"loss", double(s)}});
+  };
+  {
+    MetricsLog log(dir.path.string(), {"loss", "val"}, true, -1, {"train/loss", "val/bpc"});
+    log_steps(log, 1, 4);
+    log.log(4, {{"val", 3.0}});
+    log_steps(log, 5, 8);  // killed after step 8, its checkpoint at step 5
+    log.log(8, {{"val", 2.0}});
+  }
+  {
+    MetricsLog log(dir.path.string(), {"loss", "val"}, true, 5, {"train/loss", "val/bpc"});
+    log_steps(log, 6, 7);  // the resumed run, then a second kill before step 8
+  }
+  const auto view = na::testing::events::tensorboard_view(tb);
+  std::vector<int64_t> steps;
+  for (const auto& [step, value] : view.scalars.at("train/loss")) {
+    steps.push_back(step);
+    CHECK(value == float(step));
+  }
+  CHECK(steps == std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7});  // step 8 of the first run is gone
+  // val was not logged again: only the START event removes its point at step 8.
+  CHECK(view.scalars.at("val/bpc") == std::vector<std::pair<int64_t, float>>{{4, 3.0f}});
+  CHECK(view.session_starts == 1);
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(tb)) files += e.path().filename().string().rfind("events.", 0) == 0;
+  CHECK(files == 2);
+  { MetricsLog fresh(dir.path.string(), {"loss", "val"}, true); }
+  files = 0;
+  for (const auto& e : fs::directory_iterator(tb)) files += e.path().filename().string().rfind("events.", 0) == 0;
+  CHECK(files == 1);
+  CHECK(na::testing::events::tensorboard_view(tb).scalars.empty());
 }

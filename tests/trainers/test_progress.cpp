@@ -95,6 +95,42 @@ TEST_CASE("format_progress: every field, the step padded to the total's width, E
   CHECK(format_progress(p) == "step  100/2000 | loss 2.1345 | bpc 3.079 | lr 9.6e-04 | ETA ?");
 }
 
+TEST_CASE("format_progress: the ETA adds the evaluations to come, at the mean time of those done") {
+  // 100 of 1000 steps in 60 s, of which 2 evaluations took 10 s: 50 s / 100 steps of training.
+  ProgressInfo p{100, 1000, 2.0, 1e-3, NAN, 60.0};
+  p.eval_s = 10.0;
+  p.evals_done = 2;
+  p.evals_left = 10;
+  CHECK(format_progress(p) == "step  100/1000 | loss 2.0000 | bpc 2.885 | lr 1.0e-03 | ETA 8m20s");  // 450 + 50
+  p.evals_left = 0;
+  CHECK(format_progress(p) == "step  100/1000 | loss 2.0000 | bpc 2.885 | lr 1.0e-03 | ETA 7m30s");
+  p.evals_done = 0;  // no evaluation measured yet: none estimated
+  p.eval_s = 0;
+  p.evals_left = 10;
+  CHECK(format_progress(p) == "step  100/1000 | loss 2.0000 | bpc 2.885 | lr 1.0e-03 | ETA 9m00s");
+}
+
+TEST_CASE("Progress::done: the line once more with the final val, live or not") {
+  ProgressInfo last = info(25);
+  last.val_bpc = 2.5;
+  for (bool live : {false, true}) {
+    CAPTURE(live);
+    TmpFile out;
+    {
+      Progress progress(out.f, live, 10);
+      progress.update(info(25));
+      progress.message("step 25: val bpc 2.5000");
+      progress.done(last);
+    }
+    const std::string text = contents(out.f);
+    const std::string final_line = format_progress(last);
+    CHECK(final_line.find("| val 2.500 |") != std::string::npos);
+    CHECK(text.size() >= final_line.size() + 1);
+    CHECK(text.substr(text.size() - final_line.size() - (live ? 4 : 1)) ==
+          (live ? final_line + "\x1b[K\n" : final_line + "\n"));
+  }
+}
+
 TEST_CASE("Progress, not live: a plain line every `every` steps and on the last; messages in between") {
   TmpFile out;
   {

@@ -16,104 +16,15 @@
 #include "metrics/tensorboard.h"
 #include "nanoattn/error.h"
 #include "scratch_dir.h"
+#include "trainers/event_reader.h"
 
 using namespace na;
 using na::testing::read_bytes;
 using na::testing::ScratchDir;
 namespace fs = std::filesystem;
+using namespace na::testing::events;
 
 namespace {
-
-uint64_t le(const std::string& b, size_t at, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= uint64_t(static_cast<unsigned char>(b[at + i])) << (8 * i);
-  return v;
-}
-
-// Splits a TFRecord file into its records' data, checking the length and both masked CRCs of
-// every record. Returns false (with the reason) at the first inconsistency.
-bool read_records(const std::string& file, std::vector<std::string>& out, std::string& why) {
-  size_t at = 0;
-  while (at < file.size()) {
-    if (file.size() - at < 12) return why = "truncated header at " + std::to_string(at), false;
-    const uint64_t n = le(file, at, 8);
-    if (le(file, at + 8, 4) != masked_crc32c(file.data() + at, 8))
-      return why = "length CRC at " + std::to_string(at), false;
-    if (file.size() - at - 12 < n + 4) return why = "truncated data at " + std::to_string(at), false;
-    const std::string data = file.substr(at + 12, n);
-    if (le(file, at + 12 + n, 4) != masked_crc32c(data.data(), data.size()))
-      return why = "data CRC at " + std::to_string(at), false;
-    out.push_back(data);
-    at += 12 + n + 4;
-  }
-  return true;
-}
-
-// A protobuf message as field number -> values (varints and fixed values as integers,
-// length-delimited fields as bytes). Throws on malformed input.
-struct Field {
-  int wire;
-  uint64_t num = 0;
-  std::string bytes;
-};
-std::multimap<uint32_t, Field> decode(const std::string& m) {
-  std::multimap<uint32_t, Field> fields;
-  size_t at = 0;
-  auto varint = [&] {
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-      if (at >= m.size() || shift > 63) throw std::runtime_error("bad varint");
-      const auto b = static_cast<unsigned char>(m[at++]);
-      v |= uint64_t(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-  };
-  while (at < m.size()) {
-    const uint64_t key = varint();
-    Field f{static_cast<int>(key & 7), 0, {}};
-    if (f.wire == 0) {
-      f.num = varint();
-    } else if (f.wire == 1 || f.wire == 5) {
-      const int n = f.wire == 1 ? 8 : 4;
-      if (m.size() - at < size_t(n)) throw std::runtime_error("truncated fixed field");
-      f.num = le(m, at, n), at += n;
-    } else if (f.wire == 2) {
-      const uint64_t n = varint();
-      if (m.size() - at < n) throw std::runtime_error("truncated bytes field");
-      f.bytes = m.substr(at, n), at += n;
-    } else {
-      throw std::runtime_error("unexpected wire type " + std::to_string(f.wire));
-    }
-    fields.emplace(static_cast<uint32_t>(key >> 3), f);
-  }
-  return fields;
-}
-
-const Field& only(const std::multimap<uint32_t, Field>& m, uint32_t field, int wire) {
-  REQUIRE(m.count(field) == 1);
-  const Field& f = m.find(field)->second;
-  REQUIRE(f.wire == wire);
-  return f;
-}
-
-struct Scalar {
-  double wall_time;
-  int64_t step;
-  std::string tag;
-  float value;
-};
-// Event{wall_time=1, step=2, summary=5: Summary{value=1: Value{tag=1, simple_value=2}}}.
-Scalar decode_scalar(const std::string& event) {
-  const auto e = decode(event);
-  Scalar s;
-  s.wall_time = std::bit_cast<double>(only(e, 1, 1).num);
-  s.step = e.count(2) ? static_cast<int64_t>(only(e, 2, 0).num) : 0;  // proto3: absent = 0
-  const auto summary = decode(only(e, 5, 2).bytes);
-  const auto value = decode(only(summary, 1, 2).bytes);
-  s.tag = only(value, 1, 2).bytes;
-  s.value = std::bit_cast<float>(static_cast<uint32_t>(only(value, 2, 5).num));
-  return s;
-}
 
 double now() {
   using namespace std::chrono;
@@ -249,4 +160,29 @@ TEST_CASE("EventWriter: TensorBoard's own EventFileLoader reads the file (when i
                            "    for v in e.summary.value: print(e.step, v.tag, v.simple_value, e.wall_time)\n");
   REQUIRE(std::system(("/usr/bin/python3 " + script + " " + path + " > " + out).c_str()) == 0);
   CHECK(read_bytes(out) == "version brain.Event:2\n7 loss 2.5 1000.0\n300 lr 0.25 1001.0\n");
+}
+
+TEST_CASE("EventWriter: a SessionLog START and a text summary, read back field by field") {
+  ScratchDir dir("tb_session");
+  std::string path;
+  {
+    EventWriter w(dir.path.string());
+    path = w.path();
+    w.scalar("train/loss", 5, 2.0, 1000.0);
+    w.session_start(3, 1001.0);
+    w.text("config", 0, "    lr: 0.004", 1002.0);
+    w.scalar("train/loss", 4, 1.5, 1003.0);
+    w.flush();
+  }
+  const std::vector<std::string> r = records_of(path);
+  REQUIRE(r.size() == 5);
+  const auto start = decode(r[2]);
+  CHECK(only(start, 2, 0).num == 3);
+  CHECK(only(decode(only(start, 6, 2).bytes), 1, 0).num == 1);  // SessionLog.status = START
+  const View v = tensorboard_view(dir.path);
+  CHECK(v.session_starts == 1);
+  // The START at step 3 dropped the point at step 5; step 4 came after it.
+  REQUIRE(v.scalars.at("train/loss").size() == 1);
+  CHECK(v.scalars.at("train/loss")[0] == std::pair<int64_t, float>(4, 1.5f));
+  CHECK(v.texts.at("config") == "    lr: 0.004");
 }

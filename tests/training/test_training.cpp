@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "checkpoint/checkpoint.h"
 #include "data/corpus.h"
@@ -18,6 +20,7 @@
 #include "train/evaluate.h"
 #include "train/saved_run.h"
 #include "train/trainer.h"
+#include "trainers/event_reader.h"
 
 namespace fs = std::filesystem;
 using namespace na;
@@ -210,6 +213,104 @@ TEST_CASE("resuming with other settings is refused") {
   RunConfig same = w.config("linear", 4, 1);
   same.train.time_limit = 86400;  // a changed guard; a day, so no machine is slow enough to hit it
   CHECK(train(w, same, "run", true).steps == 4);
+}
+
+TEST_CASE("config_changes compares numbers by value: 17-digit (older) and shortest text are the same setting") {
+  Workspace w;
+  RunConfig cfg = w.config("linear", 4);
+  cfg.train.lr = 0.004;
+  cfg.train.eps = 1.0 / 3;
+  std::string old_style = cfg.resolved_text();
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = old_style.find(from);
+    REQUIRE(at != std::string::npos);
+    old_style.replace(at, from.size(), to);
+  };
+  replace("lr: 0.004\n", "lr: 0.0040000000000000001\n");           // what yaml-cpp wrote
+  replace("eps: 0.3333333333333333\n", "eps: 0.33333333333333331\n");
+  CHECK(config_changes(old_style, cfg) == "");
+  CHECK(config_changes(old_style + "provenance: {host: elsewhere, started_utc: 2001-01-01T00:00:00Z}\n", cfg) == "");
+  replace("lr: 0.0040000000000000001\n", "lr: 0.0040000000000000009\n");  // another double
+  CHECK(config_changes(old_style, cfg) == "train.lr: 0.0040000000000000009 -> 0.004");
+}
+
+TEST_CASE("TensorBoard after a kill and --resume: each step once, as many points as metrics.jsonl") {
+  Workspace w;
+  RunConfig cfg = w.config("linear", 12);
+  cfg.log.tensorboard = true;
+  const fs::path dir = w.dir / "tb";
+  train(w, cfg, "tb", false, 8);  // the checkpoint at step 8
+  fs::copy_file(dir / "checkpoint.h5", w.dir / "ck8.h5");
+  train(w, cfg, "tb", true);  // on to step 12: records, evaluations and events after step 8
+  // A kill after those were written, before the next checkpoint: the folder as it would be.
+  fs::copy_file(w.dir / "ck8.h5", dir / "checkpoint.h5", fs::copy_options::overwrite_existing);
+  fs::remove(dir / "summary.json");
+  train(w, cfg, "tb", true);
+
+  const auto view = na::testing::events::tensorboard_view(dir / "tensorboard");
+  CHECK(view.session_starts == 2);
+  CHECK(view.texts.count("config") == 1);
+  CHECK(view.texts.at("config").find("    run: r\n") != std::string::npos);
+  size_t points = 0;
+  for (const auto& [tag, series] : view.scalars) {
+    CAPTURE(tag);
+    CHECK((tag.rfind("train/", 0) == 0 || tag.rfind("val/", 0) == 0 || tag.rfind("test/", 0) == 0 ||
+           tag.rfind("perf/", 0) == 0));
+    std::set<int64_t> steps;
+    for (const auto& [step, value] : series) CHECK(steps.insert(step).second);  // each step once
+    points += series.size();
+  }
+  size_t values = 0;
+  for (const std::string& line : lines(dir / "metrics.jsonl")) values += nlohmann::json::parse(line).size() - 1;
+  CHECK(points == values);
+  CHECK(view.scalars.at("train/loss").size() == 6);  // steps 2, 4, ..., 12
+  CHECK(view.scalars.at("val/bpc").size() == 3);     // steps 4, 8, 12
+
+  // --overwrite (a fresh start) leaves only the new run's events.
+  train(w, cfg, "tb", false);
+  size_t files = 0;
+  for (const auto& e : fs::directory_iterator(dir / "tensorboard")) files += e.is_regular_file();
+  CHECK(files == 1);
+}
+
+TEST_CASE("metrics of each interval: loss in nats and bits, tokens/s and ms/step, grad norms, clipped fraction") {
+  Workspace w;
+  RunConfig cfg = w.config("linear", 6);
+  cfg.log.every = 1;  // every step a record
+  cfg.train.grad_clip = 1e-3;  // clips every step
+  train(w, cfg, "every1");
+  std::vector<nlohmann::json> train_records, val_records;
+  for (const std::string& line : lines(w.dir / "every1" / "metrics.jsonl")) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    (j.contains("loss") ? train_records : val_records).push_back(j);
+  }
+  REQUIRE(train_records.size() == 6);
+  const int64_t tokens_per_step = cfg.train.batch_size * cfg.train.seq_len;
+  for (const nlohmann::json& r : train_records) {
+    CAPTURE(r.dump());
+    CHECK(r["loss_bpc"].get<double>() == doctest::Approx(r["loss"].get<double>() / std::log(2.0)));
+    // One step per interval: the interval's rate is that step's, not an average since the start.
+    CHECK(r["tokens_per_s"].get<double>() * r["ms_per_step"].get<double>() / 1000 ==
+          doctest::Approx(tokens_per_step));
+    CHECK(r["grad_norm_mean"].get<double>() == r["grad_norm"].get<double>());
+    CHECK(r["grad_norm_max"].get<double>() == r["grad_norm"].get<double>());
+    CHECK(r["clip_frac"].get<double>() == 1.0);
+  }
+  REQUIRE(!val_records.empty());
+  for (const nlohmann::json& r : val_records)
+    if (r.contains("val_bpc")) CHECK(r["val_loss"].get<double>() == doctest::Approx(r["val_bpc"].get<double>() * std::log(2.0)));
+
+  // Over 3 steps: mean <= max, and nothing clipped with clipping off.
+  cfg.log.every = 3;
+  cfg.train.grad_clip = 0;
+  train(w, cfg, "every3");
+  for (const std::string& line : lines(w.dir / "every3" / "metrics.jsonl")) {
+    nlohmann::json r = nlohmann::json::parse(line);
+    if (!r.contains("loss")) continue;
+    CHECK(r["grad_norm_mean"].get<double>() <= r["grad_norm_max"].get<double>());
+    CHECK(r["grad_norm_max"].get<double>() >= r["grad_norm"].get<double>());
+    CHECK(r["clip_frac"].get<double>() == 0.0);
+  }
 }
 
 TEST_CASE("the same seed gives bitwise the same run on 1 and 2 threads") {

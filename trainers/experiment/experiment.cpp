@@ -1,5 +1,7 @@
 #include "experiment/experiment.h"
 
+#include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -11,6 +13,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// A double as YAML in the shortest text that reads back as the same double (std::to_chars):
+// "0.004", where yaml-cpp's own conversion writes 17 digits ("0.0040000000000000001").
+// Non-finite values keep yaml-cpp's spelling (.inf, .nan), which its reader understands.
+YAML::Node real(double v) {
+  if (!std::isfinite(v)) return YAML::Node(v);
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return YAML::Node(std::string(buf, r.ptr));
+}
 
 std::string absolute_from(const std::string& dir, const std::string& path) {
   fs::path p(path);
@@ -239,6 +250,7 @@ RunConfig parse_run(const YAML::Node& node, const std::string& where, const std:
            "train.patience counts evaluations, but eval.every is 0 (only a final one): set eval.every, e.g. ",
            std::max<int64_t>(1, r.train.steps / 10));
   r.compare_to = s.get<std::string>("compare_to", "");
+  s.node("provenance");  // config.yaml's record of where the run trained: no setting
   s.finish();
   return r;
 }
@@ -339,8 +351,8 @@ YAML::Node RunConfig::resolved() const {
   YAML::Node d = n["data"];
   d["corpus"] = data.name_or_path;
   d["tokenizer"] = data.tokenizer;
-  d["val_fraction"] = data.val_fraction;
-  d["test_fraction"] = data.test_fraction;
+  d["val_fraction"] = real(data.val_fraction);
+  d["test_fraction"] = real(data.test_fraction);
   d["max_vocab"] = data.max_vocab;
   if (data.binary) d["binary"] = true;  // only when set: older runs' saved settings stay comparable
   n["model"] = YAML::Clone(model);
@@ -349,26 +361,26 @@ YAML::Node RunConfig::resolved() const {
   t["batch_size"] = train.batch_size;
   t["seq_len"] = train.seq_len;
   t["optimizer"] = train.optimizer;
-  t["lr"] = train.lr;
-  t["min_lr_ratio"] = train.min_lr_ratio;
+  t["lr"] = real(train.lr);
+  t["min_lr_ratio"] = real(train.min_lr_ratio);
   t["warmup"] = train.warmup;
-  t["weight_decay"] = train.weight_decay;
-  t["beta1"] = train.beta1;
-  t["beta2"] = train.beta2;
-  t["eps"] = train.eps;
-  t["momentum"] = train.momentum;
-  t["grad_clip"] = train.grad_clip;
-  t["label_smoothing"] = train.label_smoothing;
+  t["weight_decay"] = real(train.weight_decay);
+  t["beta1"] = real(train.beta1);
+  t["beta2"] = real(train.beta2);
+  t["eps"] = real(train.eps);
+  t["momentum"] = real(train.momentum);
+  t["grad_clip"] = real(train.grad_clip);
+  t["label_smoothing"] = real(train.label_smoothing);
   t["checkpoint_every"] = train.checkpoint_every;
-  t["time_limit"] = train.time_limit;
+  t["time_limit"] = real(train.time_limit);
   if (train.patience > 0) t["patience"] = train.patience;  // only when set, like windows below
   // Only when set, as data.binary: older runs' saved settings stay comparable on resume.
   if (train.windows != "random") t["windows"] = train.windows;
   if (train.distill.enabled()) {
     YAML::Node d = t["distill"];
     d["teacher"] = train.distill.teacher;
-    d["alpha"] = train.distill.alpha;
-    d["temperature"] = train.distill.temperature;
+    d["alpha"] = real(train.distill.alpha);
+    d["temperature"] = real(train.distill.temperature);
     d["top_k"] = train.distill.top_k;
   }
   YAML::Node e = n["eval"];

@@ -42,6 +42,32 @@ std::string join(const std::vector<std::string>& parts, const char* sep) {
   return out;
 }
 
+std::vector<std::string> split(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+    out.push_back(line.substr(start, comma - start));
+  out.push_back(line.substr(start));
+  return out;
+}
+
+double now_seconds() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+// A fresh log's TensorBoard folder loses the event files of earlier runs, as metrics.jsonl is
+// truncated: TensorBoard would otherwise show both runs' points.
+void remove_event_files(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind("events.out.tfevents.", 0) != 0) continue;
+    fs::remove(entry.path(), ec);
+    NA_CHECK(!ec, entry.path().string(), "cannot remove an earlier run's event file: ", ec.message());
+  }
+}
+
 // The file's complete lines (none if it does not exist). A last line without its newline was
 // cut short by a kill and is left out.
 std::vector<std::string> read_lines(const std::string& path) {
@@ -102,8 +128,12 @@ void rewrite_atomically(const std::string& path, const std::string& text) {
 }  // namespace
 
 MetricsLog::MetricsLog(const std::string& dir, std::vector<std::string> columns, bool tensorboard,
-                       int64_t resume_step)
-    : columns_(std::move(columns)), jsonl_(nullptr, &std::fclose), csv_(nullptr, &std::fclose) {
+                       int64_t resume_step, std::vector<std::string> tb_tags)
+    : columns_(std::move(columns)), tb_tags_(std::move(tb_tags)), jsonl_(nullptr, &std::fclose),
+      csv_(nullptr, &std::fclose) {
+  if (tb_tags_.empty()) tb_tags_ = columns_;
+  NA_CHECK(tb_tags_.size() == columns_.size(), "MetricsLog", tb_tags_.size(), " TensorBoard tags for ",
+           columns_.size(), " columns");
   for (size_t i = 0; i < columns_.size(); ++i) {
     const std::string& c = columns_[i];
     NA_CHECK(!c.empty() && c != "step" && c.find_first_of(",\"\r\n") == std::string::npos,
@@ -134,12 +164,35 @@ MetricsLog::MetricsLog(const std::string& dir, std::vector<std::string> columns,
     // Keep the records up to the checkpoint; the resumed run logs the rest again.
     std::string csv_text = header + "\n", jsonl_text;
     const std::vector<std::string> csv_lines = read_lines(csv_path_);
-    if (!csv_lines.empty())
-      NA_CHECK(csv_lines[0] == header, csv_path_, "its header \"", csv_lines[0],
-               "\" differs from this run's \"", header, "\": a resumed run must log the same columns");
+    // Where each old column's cells go: the identity, or (an older nanoattn logged fewer
+    // columns) their places under the new header.
+    std::vector<size_t> to;
+    if (!csv_lines.empty() && csv_lines[0] != header) {
+      const std::vector<std::string> old = split(csv_lines[0]);
+      for (size_t i = 0; i < old.size(); ++i) {
+        size_t k = 0;
+        while (k < columns_.size() && columns_[k] != old[i]) ++k;
+        NA_CHECK(i == 0 ? old[i] == "step" : k < columns_.size(), csv_path_, "its header \"", csv_lines[0],
+                 "\" differs from this run's \"", header, "\" by more than added columns (",
+                 i == 0 ? "it does not start with step" : "this run does not log " + old[i],
+                 "): a resumed run must log the same columns");
+        to.push_back(i == 0 ? 0 : k + 1);
+      }
+    }
     for (size_t i = 1; i < csv_lines.size(); ++i) {
       const int64_t step = csv_step(csv_lines[i], csv_path_, i + 1);
-      if (step <= resume_step) csv_text += csv_lines[i] + "\n", last_step_ = std::max(last_step_, step);
+      if (step > resume_step) continue;
+      last_step_ = std::max(last_step_, step);
+      if (to.empty()) {
+        csv_text += csv_lines[i] + "\n";
+        continue;
+      }
+      const std::vector<std::string> cells = split(csv_lines[i]);
+      NA_CHECK(cells.size() == to.size(), csv_path_, "line ", i + 1, " has ", cells.size(), " cells, its header ",
+               to.size());
+      std::vector<std::string> row(columns_.size() + 1);
+      for (size_t c = 0; c < cells.size(); ++c) row[to[c]] = cells[c];
+      csv_text += join(row, ",") + "\n";
     }
     const std::vector<std::string> jsonl_lines = read_lines(jsonl_path_);
     for (size_t i = 0; i < jsonl_lines.size(); ++i) {
@@ -153,7 +206,21 @@ MetricsLog::MetricsLog(const std::string& dir, std::vector<std::string> columns,
     csv_.reset(std::fopen(csv_path_.c_str(), "ab"));
     NA_CHECK(csv_, csv_path_, "cannot open the metrics file: ", std::strerror(errno));
   }
-  if (tensorboard) tb_ = std::make_unique<EventWriter>((fs::path(dir) / "tensorboard").string());
+  if (tensorboard) {
+    const std::string tb_dir = (fs::path(dir) / "tensorboard").string();
+    if (resume_step < 0) remove_event_files(tb_dir);
+    tb_ = std::make_unique<EventWriter>(tb_dir);
+    if (resume_step >= 0) {
+      tb_->session_start(resume_step + 1, now_seconds());
+      tb_->flush();
+    }
+  }
+}
+
+void MetricsLog::tensorboard_text(const std::string& tag, int64_t step, const std::string& markdown) {
+  if (!tb_) return;
+  tb_->text(tag, step, markdown, now_seconds());
+  tb_->flush();
 }
 
 MetricsLog::~MetricsLog() = default;
@@ -182,10 +249,9 @@ void MetricsLog::log(int64_t step, const std::vector<std::pair<std::string, doub
   write_or_throw(jsonl_.get(), json + "}\n", jsonl_path_);
   write_or_throw(csv_.get(), csv + "\n", csv_path_);
   if (tb_) {
-    using namespace std::chrono;
-    const double now = duration<double>(system_clock::now().time_since_epoch()).count();
+    const double now = now_seconds();
     for (size_t c = 0; c < columns_.size(); ++c)
-      if (row[c]) tb_->scalar(columns_[c], step, *row[c], now);
+      if (row[c]) tb_->scalar(tb_tags_[c], step, *row[c], now);
     tb_->flush();
   }
   last_step_ = step;

@@ -62,8 +62,10 @@ std::string format_progress(const ProgressInfo& p) {
     line += " | done in " + format_duration(p.elapsed_s);
   } else {
     const int64_t done = p.step - p.start_step;
-    line += " | ETA " + (done > 0 ? format_duration(p.elapsed_s / static_cast<double>(done) *
-                                                    static_cast<double>(p.total_steps - p.step))
+    const double per_eval = p.evals_done > 0 ? p.eval_s / static_cast<double>(p.evals_done) : 0;
+    line += " | ETA " + (done > 0 ? format_duration((p.elapsed_s - p.eval_s) / static_cast<double>(done) *
+                                                        static_cast<double>(p.total_steps - p.step) +
+                                                    per_eval * static_cast<double>(p.evals_left))
                                   : std::string("?"));
   }
   return line;
@@ -92,6 +94,15 @@ void Progress::update(const ProgressInfo& p) {
   if (shown_ && !last && now - last_draw_ < std::chrono::milliseconds(100)) return;
   last_draw_ = now;
   draw();
+}
+
+void Progress::done(const ProgressInfo& p) {
+  latest_ = format_progress(p);
+  if (live_)
+    draw();
+  else
+    std::fprintf(out_, "%s\n", latest_.c_str()), std::fflush(out_);
+  finish();
 }
 
 void Progress::message(const std::string& line) {

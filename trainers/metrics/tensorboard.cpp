@@ -134,6 +134,32 @@ void EventWriter::scalar(const std::string& tag, int64_t step, double value, dou
   write_record(e);
 }
 
+void EventWriter::session_start(int64_t step, double wall_time) {
+  std::string log;  // SessionLog
+  put_key(log, 1, kVarint);
+  put_varint(log, 1);  // status: START
+  std::string e = event_header(wall_time, step);
+  put_bytes(e, 6, log);  // Event.session_log
+  write_record(e);
+}
+
+void EventWriter::text(const std::string& tag, int64_t step, const std::string& markdown, double wall_time) {
+  std::string plugin_data, metadata, shape, tensor, v, summary;
+  put_bytes(plugin_data, 1, "text");  // PluginData.plugin_name
+  put_bytes(metadata, 1, plugin_data);
+  put_key(tensor, 1, kVarint);
+  put_varint(tensor, 7);               // TensorProto.dtype: DT_STRING
+  put_bytes(tensor, 2, shape);         // tensor_shape: no dims, a scalar
+  put_bytes(tensor, 8, markdown);      // string_val
+  put_bytes(v, 1, tag);
+  put_bytes(v, 8, tensor);             // Summary.Value.tensor
+  put_bytes(v, 9, metadata);           // Summary.Value.metadata
+  put_bytes(summary, 1, v);
+  std::string e = event_header(wall_time, step);
+  put_bytes(e, 5, summary);
+  write_record(e);
+}
+
 void EventWriter::flush() {
   NA_CHECK(std::fflush(file_.get()) == 0, path_, "cannot write the event file: ", std::strerror(errno));
 }

@@ -27,8 +27,8 @@ double grad_norm(const std::vector<Parameter*>& params) {
 double clip_grad_norm(const std::vector<Parameter*>& params, double max_norm) {
   NA_CHECK(max_norm > 0.0, "clip_grad_norm", "max_norm ", max_norm, " must be positive");
   const double norm = grad_norm(params);
-  const double coef = max_norm / (norm + 1e-6);
-  if (std::isfinite(norm) && coef < 1.0) {
+  if (clips(norm, max_norm)) {
+    const double coef = max_norm / (norm + 1e-6);
     const float c = static_cast<float>(coef);
     for (const Parameter* p : params) {
       float* g = p->grad().data();

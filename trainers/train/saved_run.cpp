@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "train/trainer.h"
+
 namespace na {
 
 void load_parameters(ParamStore& store, const Checkpoint& ck, const std::string& path) {
@@ -18,7 +20,7 @@ void load_parameters(ParamStore& store, const Checkpoint& ck, const std::string&
   }
 }
 
-SavedRun load_saved_run(const std::string& checkpoint_path) {
+SavedRun load_saved_run(const std::string& checkpoint_path, bool allow_plugin_change) {
   Checkpoint ck = load_checkpoint(checkpoint_path);
   SavedRun run;
   run.path = checkpoint_path;
@@ -33,6 +35,8 @@ SavedRun load_saved_run(const std::string& checkpoint_path) {
   run.step = ck.step;
   run.tokenizer = Tokenizer::deserialize(ck.tokenizer);
   run.plugins = std::make_unique<PluginRegistry>(run.cfg.plugin_paths);
+  run.plugin_changes = plugin_changes(ck.plugins, *run.plugins, attention_plugins(run.cfg));
+  check_plugin_changes(run.plugin_changes, checkpoint_path, allow_plugin_change, stderr);
   run.model = std::make_unique<Model>(run.cfg.model, where, static_cast<int64_t>(run.tokenizer.size()),
                                       *run.plugins, run.cfg.seed);
   load_parameters(run.model->params(), ck, checkpoint_path);

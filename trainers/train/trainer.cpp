@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -19,9 +20,11 @@
 #include "model.h"
 #include "nanoattn/core.h"
 #include "nanoattn/version.h"
+#include "optim/clip.h"
 #include "optim/schedule.h"
 #include "plugin_loader.h"
 #include "train/evaluate.h"
+#include "train/plugin_check.h"
 #include "train/predictions.h"
 #include "train/saved_run.h"
 #include "train/teacher.h"
@@ -76,12 +79,6 @@ std::string attention_plugins(const RunConfig& cfg) {
 
 namespace {
 
-std::vector<std::pair<std::string, std::string>> plugin_hashes(const PluginRegistry& plugins) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const LoadedPlugin& p : plugins.plugins()) out.emplace_back(p.name, sha256_file(p.path));
-  return out;
-}
-
 void write_summary(const std::string& path, const RunSummary& s) {
   auto num = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
   nlohmann::json j = {{"run", s.run},
@@ -99,7 +96,9 @@ void write_summary(const std::string& path, const RunSummary& s) {
                       {"tokens_per_s", s.tokens_per_s},
                       {"train_seconds", s.train_seconds},
                       {"wall_seconds", s.wall_seconds},
-                      {"finished", s.finished}};
+                      {"finished", s.finished},
+                      {"plugin_changes", plugin_changes_json(s.plugin_changes)},
+                      {"provenance", provenance_json(s.provenance)}};
   write_file_atomic(path, j.dump(2) + "\n");
 }
 
@@ -110,6 +109,19 @@ std::string flow(const YAML::Node& n) {
   e << YAML::Flow << n;
   std::string s = e.c_str();
   return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+// Two scalars that both read fully as the same double are the same setting, whatever their
+// text: config.yaml and checkpoints of older nanoattn hold 17 digits ("0.0040000000000000001"),
+// newer ones the shortest form ("0.004").
+bool same_number(const YAML::Node& a, const YAML::Node& b) {
+  if (!a.IsScalar() || !b.IsScalar()) return false;
+  auto read = [](const std::string& s, double& v) {
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+  };
+  double x = 0, y = 0;
+  return read(a.Scalar(), x) && read(b.Scalar(), y) && x == y;
 }
 
 // "key.path: old -> new" for each value that differs, maps and sequences of the same length
@@ -125,7 +137,8 @@ void diff_config(const YAML::Node& before, const YAML::Node& now, const std::str
     for (const std::string& k : keys) diff_config(before[k], now[k], child(k), out);
   } else if (before && now && before.IsSequence() && now.IsSequence() && before.size() == now.size()) {
     for (size_t i = 0; i < now.size(); ++i) diff_config(before[i], now[i], child(std::to_string(i)), out);
-  } else if (bool(before) != bool(now) || (before && YAML::Dump(before) != YAML::Dump(now))) {
+  } else if (bool(before) != bool(now) ||
+             (before && !same_number(before, now) && YAML::Dump(before) != YAML::Dump(now))) {
     out.push_back(cat(path, ": ", flow(before), " -> ", flow(now)));
   }
 }
@@ -140,6 +153,7 @@ std::string config_changes(const std::string& saved, const RunConfig& cfg) {
     YAML::Node n = YAML::Load(text);
     n.remove("threads");
     n.remove("compare_to");
+    n.remove(kProvenanceKey);
     if (n["train"]) n["train"].remove("time_limit");
     if (n["eval"]) {
       n["eval"].remove("dump");
@@ -159,7 +173,7 @@ namespace {
 class Session {
  public:
   Session(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins, const TrainOptions& opt)
-      : cfg_(cfg), corpus_(corpus), opt_(opt),
+      : cfg_(cfg), corpus_(corpus), plugins_(plugins), opt_(opt),
         model_(cfg.model, cfg.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, cfg.seed),
         params_(model_.params().all()),
         optimizer_(make_optimizer(cfg.train, params_)),
@@ -174,6 +188,7 @@ class Session {
     summary_.params = model_.params().count();
     summary_.plugins = attention_plugins(cfg);
     hashes_ = plugin_hashes(plugins);
+    summary_.provenance = current_provenance();
   }
 
   RunSummary run() {
@@ -182,12 +197,10 @@ class Session {
     remove_stale_temp_files();
     const bool resumed = opt_.resume && fs::exists(ck_path_);
     if (resumed) restore();
-    write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), cfg_.resolved_text());
+    write_file_atomic((fs::path(opt_.run_dir) / "config.yaml").string(), config_file_text());
     const std::string u = summary_.unit;
-    std::vector<std::string> columns = {"tokens", "elapsed_s", "lr", "loss", "grad_norm", "tokens_per_s",
-                                        "val_" + u, "val_ppl", "test_" + u, "test_ppl"};
-    if (teacher_) columns.push_back("ce");  // distillation: loss is the total, ce its cross-entropy part
-    MetricsLog metrics(opt_.run_dir, columns, cfg_.log.tensorboard, resumed ? step_ : -1);
+    MetricsLog metrics(opt_.run_dir, metric_columns(), cfg_.log.tensorboard, resumed ? step_ : -1, metric_tags());
+    if (!resumed) metrics.tensorboard_text("config", 0, markdown_code(config_file_text()));
     Progress progress(opt_.out, opt_.live, cfg_.log.every);
     progress.message(cat("run ", cfg_.name, ": ", summary_.params, " parameters, ", corpus_.train.size(),
                          " training tokens", resumed ? cat(", resuming at step ", step_) : std::string()));
@@ -196,9 +209,21 @@ class Session {
     const int64_t session_first_step = step_;
     const TrainConfig& t = cfg_.train;
     const int64_t tokens_per_step = t.batch_size * t.seq_len;
-    double session_train_s = 0, interval_loss = 0;
-    int64_t session_steps = 0, interval_steps = 0;
+    double session_train_s = 0;
+    int64_t session_steps = 0;
+    Interval iv, last_iv;  // the steps since the last training record, and those it recorded
     bool stopped_early = false, out_of_patience = false;
+    auto progress_info = [&] {
+      // Between records, the interval so far; right after one, the interval it recorded.
+      const Interval& shown = iv.steps > 0 ? iv : last_iv;
+      ProgressInfo p{step_, t.steps, shown.mean_loss(), schedule_.lr(std::max<int64_t>(0, step_ - 1)),
+                     shown.tokens_per_s(tokens_per_step), seconds_since(session_start), summary_.val_bits,
+                     session_first_step};
+      p.eval_s = session_eval_s_;
+      p.evals_done = session_evals_;
+      p.evals_left = evaluations_left();
+      return p;
+    };
     while (step_ < t.steps) {
       if (opt_.stop_at_step > 0 && step_ >= opt_.stop_at_step) {
         save();
@@ -225,23 +250,26 @@ class Session {
       train_seconds_ += dt;
       ++step_;
       ++session_steps;
-      interval_loss += loss;
-      ++interval_steps;
+      iv.add(loss, dt, last_grad_norm_, clips(last_grad_norm_, t.grad_clip));
       summary_.tokens_per_s = session_steps * tokens_per_step / session_train_s;
-      if (step_ % cfg_.log.every == 0 || step_ == t.steps) {
-        const double mean_loss = interval_loss / interval_steps;
-        std::vector<std::pair<std::string, double>> record = {{"tokens", double(step_ * tokens_per_step)},
-                                                               {"elapsed_s", train_seconds_},
-                                                               {"lr", lr},
-                                                               {"loss", mean_loss},
-                                                               {"grad_norm", last_grad_norm_},
-                                                               {"tokens_per_s", summary_.tokens_per_s}};
-        if (teacher_) record.emplace_back("ce", std::exchange(interval_ce_, 0.0) / interval_steps);
-        metrics.log(step_, record);
-        progress.update({step_, t.steps, mean_loss, lr, summary_.tokens_per_s, seconds_since(session_start),
-                         summary_.val_bits, session_first_step});
-        interval_loss = 0;
-        interval_steps = 0;
+      const bool record = step_ % cfg_.log.every == 0 || step_ == t.steps;
+      progress.update(progress_info());  // every step: the live line redraws at most ~10 times a second
+      if (record) {
+        const double mean_loss = iv.mean_loss();
+        std::vector<std::pair<std::string, double>> rec = {{"tokens", double(step_ * tokens_per_step)},
+                                                           {"elapsed_s", train_seconds_},
+                                                           {"lr", lr},
+                                                           {"loss", mean_loss},
+                                                           {"grad_norm", last_grad_norm_},
+                                                           {"tokens_per_s", iv.tokens_per_s(tokens_per_step)},
+                                                           {"loss_" + u, mean_loss / std::log(2.0)},
+                                                           {"ms_per_step", 1000.0 * iv.seconds / iv.steps},
+                                                           {"grad_norm_mean", iv.grad_norm_sum / iv.steps},
+                                                           {"grad_norm_max", iv.grad_norm_max},
+                                                           {"clip_frac", double(iv.clipped) / iv.steps}};
+        if (teacher_) rec.emplace_back("ce", std::exchange(interval_ce_, 0.0) / iv.steps);
+        metrics.log(step_, rec);
+        last_iv = std::exchange(iv, Interval());
       }
       const bool eval_now = cfg_.eval.every > 0 && step_ % cfg_.eval.every == 0 && step_ < t.steps;
       if (eval_now) validate(metrics, progress);
@@ -276,11 +304,13 @@ class Session {
                                     : evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
       summary_.test_bits = r.bits_per_token();
       summary_.test_ppl = r.perplexity();
-      metrics.log(step_, {{"test_" + u, summary_.test_bits}, {"test_ppl", summary_.test_ppl}});
+      metrics.log(step_, {{"test_" + u, summary_.test_bits},
+                          {"test_ppl", summary_.test_ppl},
+                          {"test_loss", summary_.test_bits * std::log(2.0)}});
       progress.message(cat("step ", step_, ": test ", u, " ", fixed(summary_.test_bits), " over ", r.tokens,
                            " tokens (", fixed(r.seconds, 1), " s)"));
     }
-    progress.finish();
+    progress.done(progress_info());  // the last line again, with the final val and the whole time
     summary_.train_seconds = train_seconds_;
     // Over every session: a run resumed at its last step trained nothing in this one.
     if (train_seconds_ > 0) summary_.tokens_per_s = static_cast<double>(step_ * tokens_per_step) / train_seconds_;
@@ -290,6 +320,77 @@ class Session {
   }
 
  private:
+  // Logging only: what the steps since the last training record did.
+  struct Interval {
+    int64_t steps = 0, clipped = 0;
+    double loss = 0, seconds = 0, grad_norm_sum = 0, grad_norm_max = 0;
+    void add(double step_loss, double dt, double grad_norm, bool was_clipped) {
+      ++steps;
+      loss += step_loss;
+      seconds += dt;
+      grad_norm_sum += grad_norm;
+      grad_norm_max = steps == 1 ? grad_norm : std::max(grad_norm_max, grad_norm);
+      clipped += was_clipped;
+    }
+    double mean_loss() const { return steps ? loss / steps : NAN; }
+    double tokens_per_s(int64_t per_step) const { return seconds > 0 ? steps * per_step / seconds : NAN; }
+  };
+
+  // metrics.jsonl / .csv columns (the first ten as before; a resumed older run's CSV has its
+  // cells moved under this header) and their TensorBoard tags, grouped train/, val/, test/, perf/.
+  std::vector<std::pair<std::string, std::string>> metric_names() const {
+    const std::string u = summary_.unit;
+    std::vector<std::pair<std::string, std::string>> n = {
+        {"tokens", "train/tokens"},       {"elapsed_s", "perf/elapsed_s"},
+        {"lr", "train/lr"},               {"loss", "train/loss"},
+        {"grad_norm", "train/grad_norm"}, {"tokens_per_s", "perf/tokens_per_s"},
+        {"val_" + u, "val/" + u},         {"val_ppl", "val/ppl"},
+        {"test_" + u, "test/" + u},       {"test_ppl", "test/ppl"}};
+    n.insert(n.end(), {{"loss_" + u, "train/loss_" + u},
+                       {"ms_per_step", "perf/ms_per_step"},
+                       {"grad_norm_mean", "train/grad_norm_mean"},
+                       {"grad_norm_max", "train/grad_norm_max"},
+                       {"clip_frac", "train/clip_frac"},
+                       {"val_loss", "val/loss"},
+                       {"test_loss", "test/loss"}});
+    if (teacher_) n.emplace_back("ce", "train/ce");  // distillation: loss is the total, ce its cross-entropy part
+    return n;
+  }
+  std::vector<std::string> metric_columns() const {
+    std::vector<std::string> c;
+    for (const auto& [column, tag] : metric_names()) c.push_back(column);
+    return c;
+  }
+  std::vector<std::string> metric_tags() const {
+    std::vector<std::string> c;
+    for (const auto& [column, tag] : metric_names()) c.push_back(tag);
+    return c;
+  }
+
+  // Text as a Markdown code block (TensorBoard's Text tab renders Markdown).
+  static std::string markdown_code(const std::string& text) {
+    std::string out = "    ";
+    for (char c : text) out += c == '\n' ? std::string("\n    ") : std::string(1, c);
+    return out;
+  }
+
+  // The evaluations still to come this session, for the ETA: one per eval.every before the
+  // last step, the final val and the test split.
+  int64_t evaluations_left() const {
+    const int64_t every = cfg_.eval.every, total = cfg_.train.steps;
+    const int64_t periodic = every > 0 ? (total - 1) / every - step_ / every : 0;
+    return std::max<int64_t>(0, periodic) + 1 + (cfg_.eval.test ? 1 : 0);
+  }
+
+  // The resolved settings (what checkpoints hold), then this session's provenance.
+  std::string config_file_text() const {
+    YAML::Node p(YAML::NodeType::Map);
+    p[kProvenanceKey] = provenance_yaml(summary_.provenance);
+    YAML::Emitter e;
+    e << p;
+    return cfg_.resolved_text() + e.c_str() + "\n";
+  }
+
   static std::string fixed(double x, int digits = 4) { return cat(std::fixed, std::setprecision(digits), x); }
 
   // A run killed while saving leaves its temporary files (never the checkpoint or a dump
@@ -327,13 +428,18 @@ class Session {
   }
 
   void validate(MetricsLog& metrics, Progress& progress, bool dump = false) {
+    const auto eval_start = Clock::now();
     EvalResult r = dump ? evaluate_dumped("val", corpus_.val)
                         : evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
     summary_.val_bits = r.bits_per_token();
     summary_.val_ppl = r.perplexity();
     val_step_ = step_;
     const std::string u = summary_.unit;
-    metrics.log(step_, {{"val_" + u, summary_.val_bits}, {"val_ppl", summary_.val_ppl}});
+    metrics.log(step_, {{"val_" + u, summary_.val_bits},
+                        {"val_ppl", summary_.val_ppl},
+                        {"val_loss", summary_.val_bits * std::log(2.0)}});
+    session_eval_s_ += seconds_since(eval_start);
+    ++session_evals_;
     progress.message(cat("step ", step_, ": val ", u, " ", fixed(summary_.val_bits), " (ppl ",
                          fixed(summary_.val_ppl, 3), ") over ", r.tokens, " tokens (", fixed(r.seconds, 1), " s)"));
     if (!(summary_.best_val_bits <= summary_.val_bits)) {
@@ -377,11 +483,8 @@ class Session {
     NA_CHECK(ck.tokenizer == corpus_.tokenizer.serialize(), ck_path_,
              "the corpus now gives another vocabulary than when the checkpoint was written; restore the "
              "original corpus file or start a new run");
-    for (const auto& [name, hash] : ck.plugins)
-      for (const auto& [now_name, now_hash] : hashes_)
-        if (name == now_name && hash != now_hash)
-          std::fprintf(opt_.out, "warning: plugin '%s' changed since %s was written (sha256 %.12s... -> %.12s...)\n",
-                       name.c_str(), ck_path_.c_str(), hash.c_str(), now_hash.c_str());
+    summary_.plugin_changes = plugin_changes(ck.plugins, plugins_, summary_.plugins);
+    check_plugin_changes(summary_.plugin_changes, ck_path_, opt_.allow_plugin_change, opt_.out);
     load_parameters(model_.params(), ck, ck_path_);
     optimizer_->load_state(ck.optim, ck.optimizer_steps);
     batcher_.set_cursor(ck.data_cursor);
@@ -393,6 +496,7 @@ class Session {
 
   const RunConfig& cfg_;
   const Corpus& corpus_;
+  const PluginRegistry& plugins_;
   const TrainOptions& opt_;
   Model model_;
   std::vector<Parameter*> params_;
@@ -408,6 +512,8 @@ class Session {
   double train_seconds_ = 0, last_grad_norm_ = 0;
   std::unique_ptr<Teacher> teacher_;  // train.distill
   double interval_ce_ = 0;            // with a teacher: the cross-entropy summed since the last record
+  double session_eval_s_ = 0;         // this session's val evaluations: their time and count (the ETA)
+  int64_t session_evals_ = 0;
 
  public:
   // What a stop in the middle of an evaluation or a save leaves: the last checkpoint.

@@ -1,6 +1,6 @@
 // One run of an experiment: builds the model, trains it, evaluates it over the whole held-out
 // splits, and writes the run's folder:
-//   config.yaml        the resolved settings
+//   config.yaml        the resolved settings, then the session's provenance
 //   metrics.jsonl/.csv training and evaluation records (tensorboard/ when asked)
 //   checkpoint.h5      the newest checkpoint (atomically replaced), the final one at the end
 //   best.h5            with eval.keep_best: the best-val checkpoint; the test split is evaluated there
@@ -12,6 +12,8 @@
 
 #include "data/corpus.h"
 #include "experiment/experiment.h"
+#include "train/plugin_check.h"
+#include "train/provenance.h"
 
 namespace na {
 
@@ -34,6 +36,8 @@ struct RunSummary {
   bool finished = false;      // reached train.steps (not stopped by time_limit or a signal)
   std::string compare_to;     // the reference run (compare_to), and this run's mean
   double kl_vs_ref = NAN;     // KL(P_ref || P_run) over val, bits per token (set by `nanoattn run`)
+  std::vector<PluginChange> plugin_changes;  // resumed with --allow-plugin-change over these
+  Provenance provenance;      // this session's: version, commit, host, start time, BLAS kernels
 };
 
 struct TrainOptions {
@@ -43,9 +47,11 @@ struct TrainOptions {
   bool live = false;          // progress as one live line (a terminal)
   int64_t stop_at_step = 0;   // > 0: save and return after this step, as an interrupted run would
   bool dump_val = false;      // dump the final val evaluation to run_dir/preds_val.h5 (compare_to)
+  bool allow_plugin_change = false;  // resume even if a plugin's .so differs from the checkpoint's
 };
 
-// Trains (or resumes) one run. On SIGINT / SIGTERM (see nanoattn/stop.h) the current step
+// Trains (or resumes) one run. A resume whose model plugins differ from the checkpoint's is
+// refused (na::Error) unless opt.allow_plugin_change. On SIGINT / SIGTERM (see nanoattn/stop.h) the current step
 // finishes, a checkpoint is written, and it throws Stopped saying what is kept and how to
 // resume; a stop during an evaluation keeps the last checkpoint as it was.
 RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins,
@@ -53,7 +59,8 @@ RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginReg
 
 // The settings that differ between a run's saved config (config.yaml, or a checkpoint's) and
 // cfg, as "train.steps: 40 -> 80, ..."; "" when none. The thread count, the time guard,
-// prediction dumps and compare_to do not change the numbers and are not compared.
+// prediction dumps, compare_to and config.yaml's provenance do not change the numbers and are
+// not compared; numbers are compared by value (0.004 == 0.0040000000000000001).
 std::string config_changes(const std::string& saved, const RunConfig& cfg);
 
 // Refuses a run whose training step cannot fit in memory, before anything is allocated for it:
