@@ -4,17 +4,19 @@
     nanoattn bench attention --sweep-lengths 256,1024,4096,16384 --out bench/
     /usr/bin/python3 tools/analysis/plot_attention_bench.py bench/attention_bench.csv [-o bench/attention_bench.png]
 
-One line per plugin (and mode and options, when a CSV mixes several): the left panel is the
-forward time (solid) and, if the sweep ran with --backward, forward + backward (dashed); the
-right panel is the tape's memory (forward, or forward + backward when measured) and the peak
-RSS above the process baseline (dotted). Rows the bench skipped (a `note`) are left out. A
-reference slope T and T^2 is drawn in grey to read the scaling off the plot.
+One panel per metric the CSV holds: forward time, forward + backward time (--backward), tape
+memory forward and forward + backward, peak RSS above the process baseline. One line per plugin
+(and mode and options, when a CSV mixes several), with the same colour and marker in every panel
+and one legend for the figure. Rows the bench skipped (a `note`) and empty cells are left out.
+Grey reference slopes ~T and ~T^2 through each panel's smallest point read off the scaling.
+--dump-data FILE.json writes the lines drawn: {column: {label: {T: [...], y: [...]}}}.
 
 Needs numpy and matplotlib (Debian's python3-numpy and python3-matplotlib, installed for
 /usr/bin/python3 by tools/setup.sh).
 """
 import argparse
 import csv
+import json
 import math
 import os
 import sys
@@ -87,47 +89,81 @@ def reference_slopes(ax, T, y, label_fmt="{}"):
         ax.plot(ts, y0 * (ts / t0) ** power, style, color="0.6", linewidth=1, label=label_fmt.format(f"~T^{power}" if power > 1 else "~T"))
 
 
-def plot(path, out, title=None):
+METRICS = (  # CSV column, panel title, unit
+    ("forward_ms", "forward time", "ms"),
+    ("fwd_bwd_ms", "forward + backward time", "ms"),
+    ("forward_tape_mib", "tape memory, forward", "MiB"),
+    ("fwd_bwd_tape_mib", "tape memory, forward + backward", "MiB"),
+    ("peak_rss_mib", "peak RSS above the baseline", "MiB"),
+)
+KEYS = {"forward_ms": "fwd", "fwd_bwd_ms": "fwd_bwd", "forward_tape_mib": "fwd_mib",
+        "fwd_bwd_tape_mib": "fwd_bwd_mib", "peak_rss_mib": "rss"}
+
+
+def panels(groups):
+    """{column: {label: {"T": [...], "y": [...]}}} for each metric some series measured; a
+    series' unmeasured points (empty cells) are left out of its line."""
+    out = OrderedDict()
+    for column, _, _ in METRICS:
+        lines = OrderedDict()
+        for label, g in groups.items():
+            y = g[KEYS[column]]
+            ok = np.isfinite(y)
+            if ok.any():
+                lines[label] = {"T": g["T"][ok].tolist(), "y": y[ok].tolist()}
+        if lines:
+            out[column] = lines
+    return out
+
+
+def plot(path, out, title=None, dump=None):
     rows = read_rows(path)
     groups = series(rows)
     if not groups:
         sys.exit(f"{path}: no measured rows to plot (every row was skipped)")
-    has_bwd = any(np.isfinite(g["fwd_bwd"]).any() for g in groups.values())
-    has_rss = any(np.isfinite(g["rss"]).any() for g in groups.values())
+    data = panels(groups)
+    if dump:
+        with open(dump, "w") as f:
+            json.dump(data, f)
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(13, 5.2), layout="constrained")
+    ncols = 2 if len(data) > 1 else 1
+    nrows = math.ceil(len(data) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 3.8 * nrows),
+                             squeeze=False, layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    all_T, all_time, all_mem = [], [], []
-    for i, (label, g) in enumerate(groups.items()):
-        c = colors[i % len(colors)]
-        ax_t.plot(g["T"], g["fwd"], "o-", color=c, label=label + (" fwd" if has_bwd else ""))
-        if has_bwd and np.isfinite(g["fwd_bwd"]).any():
-            ax_t.plot(g["T"], g["fwd_bwd"], "s--", color=c, label=label + " fwd+bwd")
-        mem = g["fwd_bwd_mib"] if np.isfinite(g["fwd_bwd_mib"]).any() else g["fwd_mib"]
-        ax_m.plot(g["T"], mem, "o-", color=c, label=label + " tape")
-        if has_rss and np.isfinite(g["rss"]).any():
-            ax_m.plot(g["T"], g["rss"], "x:", color=c, label=label + " peak RSS")
-        all_T.append(g["T"])
-        all_time.append(g["fwd"])
-        all_mem.append(mem)
-    T = np.concatenate(all_T)
-    reference_slopes(ax_t, T, np.concatenate(all_time))
-    reference_slopes(ax_m, T, np.concatenate(all_mem))
-
-    first = rows[0]
-    setting = f"batch {first.get('batch', '?')}, d_model {first.get('d_model', '?')}, {first.get('heads', '?')} heads, {first.get('threads', '?')} threads"
-    ax_t.set_title("time" + (" (solid: forward, dashed: forward + backward)" if has_bwd else " (forward)"))
-    ax_m.set_title("memory" + (" (solid: tape, dotted: peak RSS above baseline)" if has_rss else " (tape)"))
-    ax_t.set_ylabel("ms")
-    ax_m.set_ylabel("MiB")
-    for ax in (ax_t, ax_m):
+    markers = "os^vDP*X"
+    style = {label: (colors[i % len(colors)], markers[i // len(colors) % len(markers)]) for i, label in enumerate(groups)}
+    titles = {column: (name, unit) for column, name, unit in METRICS}
+    for ax, (column, lines) in zip(axes.flat, data.items()):
+        for label, line in lines.items():
+            color, marker = style[label]
+            ax.plot(line["T"], line["y"], marker=marker, color=color, label=label)
+        reference_slopes(ax, np.concatenate([l["T"] for l in lines.values()]),
+                         np.concatenate([l["y"] for l in lines.values()]))
+        name, unit = titles[column]
+        ax.set_title(f"{name} ({column})", fontsize=10)
+        ax.set_ylabel(unit)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    for ax in list(axes.flat)[len(data):]:
+        ax.set_visible(False)
+    # One legend for the figure: each series once (same colour and marker in every panel),
+    # then the grey reference slopes.
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, l in zip(*ax.get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h), labels.append(l)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), ncol=min(4, len(labels)), fontsize=9,
+               frameon=False)
+
+    first = rows[0]
+    setting = f"batch {first.get('batch', '?')}, d_model {first.get('d_model', '?')}, {first.get('heads', '?')} heads, {first.get('threads', '?')} threads"
     fig.suptitle(title or f"nanoattn bench attention: {setting}")
-    fig.savefig(out, dpi=120, bbox_inches="tight")
+    fig.savefig(out, dpi=120, bbox_inches="tight")  # "tight": keeps the legend below the panels
+    plt.close(fig)
     print(f"wrote {out}")
 
 
@@ -136,9 +172,10 @@ def main():
     ap.add_argument("csv", help="the CSV written by `nanoattn bench attention --csv/--out`")
     ap.add_argument("-o", "--out", help="output image (default: the CSV's path with .png)")
     ap.add_argument("--title", help="figure title (default: the bench settings)")
+    ap.add_argument("--dump-data", metavar="FILE.json", help="also write the plotted lines as JSON")
     a = ap.parse_args()
     out = a.out or os.path.splitext(a.csv)[0] + ".png"
-    plot(a.csv, out, a.title)
+    plot(a.csv, out, a.title, a.dump_data)
 
 
 if __name__ == "__main__":
