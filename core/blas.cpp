@@ -1,15 +1,19 @@
 #include "nanoattn/blas.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <cblas.h>
 
 #include "nanoattn/parallel.h"
 #include "nanoattn/profile.h"
+#include "nanoattn/rng.h"
+#include "nanoattn/tensor.h"
 
 namespace na {
 
@@ -38,6 +42,21 @@ constexpr int64_t kMinBlockRows = 256;
 }  // namespace
 
 void set_blas_threads(int n) { openblas_set_num_threads(n); }
+
+double sgemm_gflops(int64_t rows) {
+  const int64_t M = std::max<int64_t>(rows, 1024), N = 1024, K = 256;
+  Tensor a = Tensor::empty({M, K}), b = Tensor::empty({K, N}), c = Tensor::empty({M, N});
+  fill_uniform(a, 1, -1, 1);
+  fill_uniform(b, 2, -1, 1);
+  std::vector<double> t;
+  for (int i = 0; i < 7; ++i) {
+    const auto s = std::chrono::steady_clock::now();
+    gemm(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count());
+  }
+  std::sort(t.begin(), t.end());
+  return 2.0 * M * N * K / t[t.size() / 2] / 1e9;
+}
 
 std::string blas_kernels() {
   const char* name = openblas_get_corename();

@@ -43,23 +43,6 @@ double peak_rss_mib() {
   return u.ru_maxrss / 1024.0;  // Linux reports KiB
 }
 
-// Plain sgemm throughput of this process right now, through the same TBB-split wrapper the ops
-// use, on a shape like a feed-forward layer's (rows = B x T).
-double sgemm_gflops(int64_t rows) {
-  const int64_t M = std::max<int64_t>(rows, 1024), N = 1024, K = 256;
-  Tensor a = Tensor::empty({M, K}), b = Tensor::empty({K, N}), c = Tensor::empty({M, N});
-  fill_uniform(a, 1, -1, 1);
-  fill_uniform(b, 2, -1, 1);
-  std::vector<double> t;
-  for (int i = 0; i < 7; ++i) {
-    const auto s = Clock::now();
-    gemm(false, false, M, N, K, 1.0f, a.data(), K, b.data(), N, 0.0f, c.data(), N);
-    t.push_back(seconds_since(s));
-  }
-  std::sort(t.begin(), t.end());
-  return 2.0 * M * N * K / t[t.size() / 2] / 1e9;
-}
-
 struct Timing {
   double tokens_per_s = 0, step_median_s = 0;
 };

@@ -70,7 +70,7 @@ sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import tb_events
 run, raw_expect = sys.argv[2], sys.argv[3]
 # metrics.jsonl key -> TensorBoard tag, from docs/FORMATS.md's table.
-perf = {"elapsed_s", "tokens_per_s", "ms_per_step"}
+perf = {"elapsed_s", "tokens_per_s", "ms_per_step", "model_gflops", "mfu"}
 def tag_of(key):
     for group in ("val", "test"):
         if key.startswith(group + "_"):

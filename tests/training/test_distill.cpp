@@ -214,7 +214,7 @@ TEST_CASE("distilled from a dump = distilled from the live teacher, bit for bit 
   std::getline(csv, header);
   std::getline(csv, row);
   CHECK(header == "step,tokens,elapsed_s,lr,loss,grad_norm,tokens_per_s,val_bpc,val_ppl,test_bpc,test_ppl,loss_bpc,"
-                  "ms_per_step,grad_norm_mean,grad_norm_max,clip_frac,val_loss,test_loss,ce");
+                  "ms_per_step,grad_norm_mean,grad_norm_max,clip_frac,model_gflops,mfu,val_loss,test_loss,ce");
   const double loss = std::stod(row.substr(row.find(',', row.find(',', row.find(',', row.find(',') + 1) + 1) + 1) + 1));
   const double ce = std::stod(row.substr(row.rfind(',') + 1));
   CHECK(std::abs(loss - ce) > 1e-3);

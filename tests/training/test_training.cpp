@@ -295,6 +295,13 @@ TEST_CASE("metrics of each interval: loss in nats and bits, tokens/s and ms/step
     CHECK(r["grad_norm_mean"].get<double>() == r["grad_norm"].get<double>());
     CHECK(r["grad_norm_max"].get<double>() == r["grad_norm"].get<double>());
     CHECK(r["clip_frac"].get<double>() == 1.0);
+    // mfu = model FLOPs per second over the session's sgemm probe: the same interval's rate.
+    CHECK(r["model_gflops"].get<double>() > 0);
+    CHECK(r["mfu"].get<double>() > 0);
+    CHECK(r["model_gflops"].get<double>() / r["tokens_per_s"].get<double>() ==
+          doctest::Approx(train_records[0]["model_gflops"].get<double>() / train_records[0]["tokens_per_s"].get<double>()));
+    CHECK(r["mfu"].get<double>() / r["model_gflops"].get<double>() ==
+          doctest::Approx(train_records[0]["mfu"].get<double>() / train_records[0]["model_gflops"].get<double>()));
   }
   REQUIRE(!val_records.empty());
   for (const nlohmann::json& r : val_records)

@@ -17,6 +17,7 @@
 #include "data/sha256.h"
 #include "metrics/metrics_log.h"
 #include "metrics/progress.h"
+#include "cost_model.h"
 #include "model.h"
 #include "nanoattn/core.h"
 #include "nanoattn/version.h"
@@ -186,6 +187,7 @@ class Session {
     summary_.run = cfg.name;
     summary_.unit = corpus.tokenizer.kind() == Tokenizer::Kind::Char ? "bpc" : "bpw";
     summary_.params = model_.params().count();
+    flops_per_token_ = model_cost(model_, cfg.train.seq_len, cfg.train.seq_len).train_flops_per_token;
     summary_.plugins = attention_plugins(cfg);
     hashes_ = plugin_hashes(plugins);
     summary_.provenance = current_provenance();
@@ -205,6 +207,8 @@ class Session {
     progress.message(cat("run ", cfg_.name, ": ", summary_.params, " parameters, ", corpus_.train.size(),
                          " training tokens", resumed ? cat(", resuming at step ", step_) : std::string()));
     if (teacher_) progress.message(cat("distilling from the teacher ", teacher_->describe()));
+    // Model FLOP utilisation: the model's FLOPs per second over what plain sgemm does here now.
+    sgemm_gflops_ = sgemm_gflops(cfg_.train.batch_size * cfg_.train.seq_len);
 
     const int64_t session_first_step = step_;
     const TrainConfig& t = cfg_.train;
@@ -267,6 +271,8 @@ class Session {
                                                            {"grad_norm_mean", iv.grad_norm_sum / iv.steps},
                                                            {"grad_norm_max", iv.grad_norm_max},
                                                            {"clip_frac", double(iv.clipped) / iv.steps}};
+        const double model_gflops = flops_per_token_ * iv.tokens_per_s(tokens_per_step) / 1e9;
+        rec.insert(rec.end(), {{"model_gflops", model_gflops}, {"mfu", model_gflops / sgemm_gflops_}});
         if (teacher_) rec.emplace_back("ce", std::exchange(interval_ce_, 0.0) / iv.steps);
         metrics.log(step_, rec);
         last_iv = std::exchange(iv, Interval());
@@ -351,6 +357,8 @@ class Session {
                        {"grad_norm_mean", "train/grad_norm_mean"},
                        {"grad_norm_max", "train/grad_norm_max"},
                        {"clip_frac", "train/clip_frac"},
+                       {"model_gflops", "perf/model_gflops"},
+                       {"mfu", "perf/mfu"},
                        {"val_loss", "val/loss"},
                        {"test_loss", "test/loss"}});
     if (teacher_) n.emplace_back("ce", "train/ce");  // distillation: loss is the total, ce its cross-entropy part
@@ -511,6 +519,7 @@ class Session {
   int64_t best_step_ = -1, val_step_ = -1;  // the step of the best / the last val evaluation
   double train_seconds_ = 0, last_grad_norm_ = 0;
   std::unique_ptr<Teacher> teacher_;  // train.distill
+  double flops_per_token_ = 0, sgemm_gflops_ = 0;  // for mfu (models/cost_model.h, core's sgemm_gflops)
   double interval_ce_ = 0;            // with a teacher: the cross-entropy summed since the last record
   double session_eval_s_ = 0;         // this session's val evaluations: their time and count (the ETA)
   int64_t session_evals_ = 0;

@@ -39,6 +39,11 @@ void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 // uses set_blas_threads to measure plain multi-threaded sgemm as a baseline.
 void set_blas_threads(int n);
 
+// Plain sgemm throughput of this process right now (GFLOP/s), through the same TBB-split
+// wrapper the ops use, on a shape like a feed-forward layer's (rows = B x T; the median of 7
+// calls): the denominator of model FLOP utilisation (`bench train`, the training metrics).
+double sgemm_gflops(int64_t rows);
+
 // The kernels OpenBLAS chose for this CPU ("SkylakeX", "Haswell", "Prescott", ...).
 std::string blas_kernels();
 
