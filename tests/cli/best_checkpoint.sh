@@ -88,6 +88,12 @@ assert sr["tokens_per_s"] > 0, sr  # over both sessions
 print("resumed == uninterrupted:", su["steps"], "steps, best step", su["best_step"])
 PY
 
+# Stopped by the time guard before the first evaluation: no best yet, the last parameters are
+# evaluated (and the stop's extra evaluation never chose a best above: resumed == uninterrupted).
+"$nanoattn" run exp.yaml --out t --set train.time_limit=0.000001 > t.log 2>&1 || { cat t.log; fail "an early time stop"; }
+grep -q '"finished": false' t/kb/main/summary.json && grep -q '"test_at_best": false' t/kb/main/summary.json \
+  || { cat t/kb/main/summary.json; fail "a run stopped before any evaluation claims a best checkpoint"; }
+
 # patience counts evaluations: without any it is refused, naming the key.
 if "$nanoattn" run exp.yaml --out x --set train.patience=2 --set eval.every=0 > x.log 2>&1; then fail "accepted"; fi
 grep -q "exp.yaml:.*train.patience counts evaluations, but eval.every is 0" x.log || { cat x.log; fail "message"; }

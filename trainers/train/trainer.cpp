@@ -294,9 +294,12 @@ class Session {
       progress.message(cat("early stop at step ", step_, ": no better val ", u, " in ", t.patience,
                            " evaluations since step ", best_step_));
     const bool dump_val = cfg_.eval.dump || opt_.dump_val, keep_best = cfg_.eval.keep_best;
-    if (val_step_ != step_ || (dump_val && !keep_best)) validate(metrics, progress, dump_val && !keep_best);
+    if (val_step_ != step_ || (dump_val && !keep_best))
+      validate(metrics, progress, dump_val && !keep_best, /*track_best=*/!stopped_early);
     save();
-    if (keep_best && best_step_ != step_) {  // the held-out numbers from here on are the best checkpoint's
+    // The held-out numbers from here on are the best checkpoint's (none yet: a time_limit stop
+    // before the first scheduled evaluation keeps the last parameters).
+    if (keep_best && best_step_ >= 0 && best_step_ != step_) {
       load_parameters(model_.params(), load_checkpoint(best_path_), best_path_);
       eval_ck_ = {best_path_, best_step_};
       progress.message(cat("evaluating the best checkpoint: step ", best_step_, " (val ", u, " ",
@@ -304,7 +307,7 @@ class Session {
       if (dump_val) evaluate_dumped("val", corpus_.val);
     }
     summary_.best_step = best_step_;
-    summary_.test_at_best = keep_best;
+    summary_.test_at_best = keep_best && best_step_ >= 0;
     if (cfg_.eval.test) {
       EvalResult r = cfg_.eval.dump ? evaluate_dumped("test", corpus_.test)
                                     : evaluate(model_, corpus_.test, cfg_.eval_seq_len(), cfg_.eval.batch_size);
@@ -435,7 +438,10 @@ class Session {
     return r.loss;
   }
 
-  void validate(MetricsLog& metrics, Progress& progress, bool dump = false) {
+  // track_best false: an evaluation off the schedule (at a time_limit stop) is reported but does
+  // not choose the best checkpoint, so the run resumed from there picks what an uninterrupted
+  // run picks.
+  void validate(MetricsLog& metrics, Progress& progress, bool dump = false, bool track_best = true) {
     const auto eval_start = Clock::now();
     EvalResult r = dump ? evaluate_dumped("val", corpus_.val)
                         : evaluate(model_, corpus_.val, cfg_.eval_seq_len(), cfg_.eval.batch_size);
@@ -450,7 +456,7 @@ class Session {
     ++session_evals_;
     progress.message(cat("step ", step_, ": val ", u, " ", fixed(summary_.val_bits), " (ppl ",
                          fixed(summary_.val_ppl, 3), ") over ", r.tokens, " tokens (", fixed(r.seconds, 1), " s)"));
-    if (!(summary_.best_val_bits <= summary_.val_bits)) {
+    if (track_best && !(summary_.best_val_bits <= summary_.val_bits)) {
       summary_.best_val_bits = summary_.val_bits;
       best_step_ = step_;
       // Written before checkpoint.h5, so a resume from that checkpoint never finds a best.h5
