@@ -131,6 +131,20 @@ if a != b:
 PY
 echo "resumed after kill -9: $(wc -l < finished_before) finished runs kept, same report"
 
+# One study process per folder; SIGTERM stops the running jobs (each keeps a checkpoint) and
+# says how to go on.
+"$nanoattn" study s.yaml --out E > e1.log 2>&1 &
+pid=$!
+for ((i = 0; i < 300; i++)); do [ -d E/tiny/tune/lr0.005-p0.0 ] && break; sleep 0.1; done
+if "$nanoattn" study s.yaml --out E > e2.log 2>&1; then fail "a second study on the same folder ran"; fi
+grep -q "folder .*E is in use by another nanoattn process (pid $pid)" e2.log || { cat e2.log; fail "lock message"; }
+kill -TERM $pid
+code=0
+wait $pid || code=$?
+[ $code = 143 ] || { cat e1.log; fail "SIGTERM gave exit code $code, expected 143"; }
+grep -q "stopped by SIGTERM .*run the same command again to continue" e1.log || { cat e1.log; fail "stop message"; }
+pgrep -f "$work/E" > /dev/null && fail "a job of the stopped study is still running"
+
 # Bad study files: the file, line and what to do.
 sed 's/^jobs: 2/jobs: 2\nbogus: 1/' s.yaml > bad.yaml
 if "$nanoattn" study bad.yaml --out C > c.log 2>&1; then fail "unknown key accepted"; fi
