@@ -186,6 +186,13 @@ def check_partial(work):
     make_study.make_study(study, pending={(v["label"], s) for v in make_study.VARIANTS for s in (1, 2, 3)})
     rep, _ = report(study, study)
     check(rep["answer"]["answer"] == "unknown" and rep["counts"]["done"] == 0, "a study with no finished run")
+    # Only the baselines finished, the variants pending: not a "no" but no answer yet.
+    study = os.path.join(work, "baselines_only")
+    make_study.make_study(study, pending={(v["label"], s) for v in make_study.VARIANTS if v["label"] != "softmax"
+                                          for s in (1, 2, 3)})
+    rep, _ = report(study, study)
+    check(rep["corpora"]["tiny"]["answer"]["answer"] == "unknown" and "so far" in rep["corpora"]["tiny"]["answer"]["text"],
+          f"baselines only: {rep['corpora']['tiny']['answer']['text']}")
 
 
 def masked(out):

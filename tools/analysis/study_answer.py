@@ -124,6 +124,10 @@ def corpus_answer(rows, unit):
             f"**No.** The best RNN-capable variant within +2% of the baseline's parameters, `{b['label']}` "
             f"({b['params']['ratio']:.3f}x), missed by {b['test']['mean'] - bmean:+.4f} {unit}: mean test "
             f"{b['test']['mean']:.4f} (n={b['test']['n']}) against {base_txt}; paired gap {_interval(b['gap'])}."))
+    elif any(not r["baseline"] and r["recurrent"] and r["seeds"]["excluded"] for r in rows):
+        # Candidates exist but none has finished yet: that is no answer, not a no.
+        out.update(answer="unknown", variant=None, text=(
+            "**Unknown** (so far): no RNN-capable variant has a finished run yet."))
     else:
         out.update(answer="no", variant=None, text=(
             "**No.** No RNN-capable variant within +2% of the baseline's parameters has a finished run."))
