@@ -145,7 +145,7 @@ def overall_answer(answers):
     no = [c for c, a in known.items() if a["answer"] == "no"]
     unknown = [c for c in answers if c not in known]
     if not known:
-        answer, text = "unknown", "**Unknown**: no corpus has a finished baseline."
+        answer, text = "unknown", "**Unknown**: no corpus has an answer yet."
     elif not no:
         answer, text = "yes", f"**Yes** on every corpus with results ({', '.join(yes)})."
     elif not yes:
