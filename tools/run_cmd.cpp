@@ -105,7 +105,7 @@ std::vector<std::string> run_outputs(const fs::path& exp_dir, const std::vector<
   std::vector<std::string> out = {(exp_dir / "summary.md").string(), (exp_dir / "summary.csv").string()};
   for (const RunConfig* r : runs) {
     const fs::path dir = exp_dir / r->name;
-    for (const char* name : {"config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.h5", "summary.json",
+    for (const char* name : {"config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.h5", "best.h5", "summary.json",
                              "preds_val.h5", "preds_test.h5", FolderLock::kFileName})
       out.push_back((dir / name).string());
     if (!r->compare_to.empty()) out.push_back((dir / ("kl_vs_" + r->compare_to + ".h5")).string());
@@ -118,9 +118,13 @@ std::vector<std::string> run_outputs(const fs::path& exp_dir, const std::vector<
 std::vector<FolderLock> claim_run_folders(const RunArgs& a, const fs::path& exp_dir,
                                           const std::vector<const RunConfig*>& runs, Resources& res) {
   std::vector<std::string> inputs = {a.experiment};
-  for (const RunConfig* r : runs) inputs.push_back(res.corpus(r->data).path);
+  for (const RunConfig* r : runs) {
+    inputs.push_back(res.corpus(r->data).path);
+    if (r->train.distill.enabled()) inputs.push_back(r->train.distill.teacher);
+  }
   refuse_overwriting_inputs(run_outputs(exp_dir, runs), inputs,
-                            "choose another --out, or keep the experiment file and the corpus out of its run folders");
+                            "choose another --out, or keep the experiment file, the corpus and a distillation "
+                            "teacher out of its run folders");
   std::vector<FolderLock> locks;
   for (const RunConfig* r : runs) {
     const std::string dir = (exp_dir / r->name).string();

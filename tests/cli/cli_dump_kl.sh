@@ -132,6 +132,9 @@ expect_error "distill without aligned windows" "train.distill needs train.window
   --set 'train.distill={teacher: teacher_top4.h5, top_k: 4}' > distill.log 2>&1 || { cat distill.log; exit 1; }
 grep -q "distilling from the teacher dump .*/teacher_top4.h5 (run softmax, step 30, top 4)" distill.log && head -1 out5/tiny/softmax/metrics.csv | grep -q ",ce$" \
   || { echo "FAIL: distilled run"; cat distill.log out5/tiny/softmax/metrics.csv; failures=$((failures + 1)); }
+expect_error "a teacher that is the run's own checkpoint" "checkpoint.h5: is the same file as the input" \
+  "$nanoattn" run exp.yaml --out out5 --only softmax --set train.windows=aligned --overwrite \
+  --set "train.distill={teacher: $PWD/out5/tiny/softmax/checkpoint.h5}"
 [ ! -e kl_failed.h5 ] || { echo "FAIL: kl_failed.h5"; exit 1; }
 expect_error "no --out on failure" "they differ at token index 100" "$nanoattn" kl a.h5 tokens.h5 --out kl_failed.h5
 [ ! -e kl_failed.h5 ] && ! ls -a | grep -q "kl_failed.h5.tmp" || { echo "FAIL: a failed kl left a file"; failures=$((failures + 1)); }
