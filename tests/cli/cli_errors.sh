@@ -78,6 +78,9 @@ expect_error "out-of-range block option" \
   "block 'feed_forward': option 'mult' must be an integer, got '1e30' (out of range: it must be between" \
   "$nanoattn" run bigmult.yaml
 expect_error "fraction by --set" "train.steps must be an integer, got '2.5' (a fraction" "$nanoattn" run exp.yaml --set train.steps=2.5
+# A map given by --set carries no position: its errors name --set, not "line 1" of the file.
+expect_error "bad option in a --set map" "exp.yaml: --set: linear attention: option 'nu' (dpfp expansion) must be >= 1, got 0" \
+  "$nanoattn" run exp.yaml --set 'model.blocks.2.repeat.blocks.0.residual.body.0.attention.options={feature_map: dpfp, nu: 0}'
 expect_error "list index by --set" "'1x' indexes a list, so it must be a number" \
   "$nanoattn" run exp.yaml --set model.blocks.1x.positional.kind=none
 variant exact 's/d_model: 32/d_model: 3.2e1/'

@@ -180,6 +180,24 @@ void deep_merge(YAML::Node base, const YAML::Node& over) {
   }
 }
 
+namespace {
+// A copy of n made of fresh nodes, which carry no source position (scalars as plain text).
+YAML::Node without_positions(const YAML::Node& n) {
+  if (n.IsScalar()) return YAML::Node(n.Scalar());
+  if (n.IsSequence()) {
+    YAML::Node out(YAML::NodeType::Sequence);
+    for (const YAML::Node& item : n) out.push_back(without_positions(item));
+    return out;
+  }
+  if (n.IsMap()) {
+    YAML::Node out(YAML::NodeType::Map);
+    for (const auto& kv : n) out[kv.first.Scalar()] = without_positions(kv.second);
+    return out;
+  }
+  return n;  // null
+}
+}  // namespace
+
 void apply_override(YAML::Node root, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   NA_CHECK(eq != std::string::npos && eq > 0, "--set", "'", assignment,
@@ -187,9 +205,8 @@ void apply_override(YAML::Node root, const std::string& assignment) {
   const std::string path = assignment.substr(0, eq);
   YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(eq + 1));
-    // A scalar gets no position: "line 1" of the --set text would be read as the file's.
-    if (value.IsScalar()) value = YAML::Node(value.Scalar());
+    // No position anywhere in the value: "line 1" of the --set text would be read as the file's.
+    value = without_positions(YAML::Load(assignment.substr(eq + 1)));
   } catch (const YAML::Exception& e) {
     throw Error("--set", cat("'", assignment, "': the value is not valid YAML: ", e.msg));
   }
