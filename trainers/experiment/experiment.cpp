@@ -187,11 +187,13 @@ YAML::Node without_positions(const YAML::Node& n) {
   if (n.IsSequence()) {
     YAML::Node out(YAML::NodeType::Sequence);
     for (const YAML::Node& item : n) out.push_back(without_positions(item));
+    out.SetStyle(n.Style());  // an empty {} or [] stays as written, so the resolved text reads back the same
     return out;
   }
   if (n.IsMap()) {
     YAML::Node out(YAML::NodeType::Map);
     for (const auto& kv : n) out[kv.first.Scalar()] = without_positions(kv.second);
+    out.SetStyle(n.Style());
     return out;
   }
   return n;  // null
