@@ -190,9 +190,16 @@ void Tape::reset() {
   consumed_ = false;
 }
 
+namespace {
+thread_local Tape* current_tape = nullptr;  // set by a TapeScope
+}
+
 Tape& tape() {
   thread_local Tape t;
-  return t;
+  return current_tape ? *current_tape : t;
 }
+
+TapeScope::TapeScope(Tape& t) : saved_(current_tape) { current_tape = &t; }
+TapeScope::~TapeScope() { current_tape = saved_; }
 
 }  // namespace na

@@ -163,6 +163,20 @@ class Tape {
 // its own tape, whose arena nobody resets. Allocate scratch before the parallel loop.
 Tape& tape();
 
+// Makes `t` the current thread's tape while alive, for ops that run a part of the graph on a
+// tape of their own and free it at once: a block recomputed in the backward (recompute,
+// reversible layers). Vars of the outer tape stay readable; only `t` records.
+class TapeScope {
+ public:
+  explicit TapeScope(Tape& t);
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+
+ private:
+  Tape* saved_;
+};
+
 // Records nothing while alive (evaluation, sampling).
 class NoGrad {
  public:
