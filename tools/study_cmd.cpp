@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "commands.h"
 #include "nanoattn/error.h"
 #include "nanoattn/stop.h"
+#include "study/slurm_script.h"
 #include "study/study_plan.h"
 #include "util/folder_lock.h"
 
@@ -22,6 +24,8 @@ struct StudyArgs {
   std::vector<std::string> sets;
   bool quick = false, dry_run = false;
   int64_t jobs = 0;
+  std::string emit;                  // "slurm": write the Slurm scripts instead of running
+  int64_t wave = -1, task = -1;      // run one job (a task of an emitted Slurm array)
 };
 
 std::string duration(double s) {
@@ -39,19 +43,69 @@ std::string program_path() {
   return self.string();
 }
 
+// One job of the plan: a task of an emitted Slurm array. Its wave's array starts only after the
+// previous wave's succeeded, so its dependencies are done; it checks that anyway.
+void run_task(StudyPlan& plan, int64_t wave, int64_t task) {
+  std::vector<Job>& jobs = plan.jobs();
+  const auto waves = job_waves(jobs);
+  NA_CHECK(wave >= 0 && static_cast<size_t>(wave) < waves.size() && task >= 0 &&
+               static_cast<size_t>(task) < waves[wave].size(),
+           plan.out(), "--wave ", wave, " --task ", task, ": the study has ", waves.size(), " waves",
+           static_cast<size_t>(wave) < waves.size() ? cat(", wave ", wave, " has ", waves[wave].size(), " jobs") : "",
+           ": emit the Slurm scripts again (--emit slurm) if the study file changed");
+  Job job = jobs[waves[wave][task]];
+  for (size_t d : job.deps)
+    NA_CHECK(!jobs[d].done || jobs[d].done(), job.name, "needs ", jobs[d].name, " first, which has not finished: ",
+             "an earlier wave failed (see ", plan.out(), "/slurm/logs); fix it and submit again");
+  const bool report = job.last;
+  job.deps.clear();
+  job.last = false;
+  if (report) plan.write_manifest();  // the report reads it; other tasks leave it alone (no races)
+  std::vector<Job> one{job};
+  const auto problems = run_jobs(one, 1, program_path(), [&](const JobEvent& e) {
+    const char* what = e.kind == JobEvent::Started ? "start" : e.kind == JobEvent::Skipped ? "had  " : e.kind == JobEvent::Finished ? "done " : "FAIL ";
+    std::fprintf(stderr, "%s %s%s\n", what, job.name.c_str(), e.message.empty() ? "" : (": " + e.message).c_str());
+  });
+  if (report) plan.write_manifest();
+  NA_CHECK(problems.empty(), job.name, "did not complete: ", problems.front().message);
+}
+
 void run_study(const StudyArgs& a) {
   StudyConfig st = load_study(a.file, a.quick, a.corpus, a.sets);
+  const bool task = a.wave >= 0 || a.task >= 0;
+  NA_CHECK(!task || (a.wave >= 0 && a.task >= 0), "nanoattn study", "--wave and --task go together (the emitted ",
+           "Slurm script passes both)");
+  NA_CHECK(!task || a.emit.empty(), "nanoattn study", "--emit and --wave/--task do not go together");
+  NA_CHECK(a.emit.empty() || a.emit == "slurm", "nanoattn study", "--emit ", a.emit, ": the only target is slurm");
   if (a.jobs > 0) st.jobs = a.jobs;
+  int64_t cores = 0;  // this machine's
+  if (task) {  // one job per task, on the CPUs Slurm gave it
+    st.jobs = 1;
+    if (const char* n = std::getenv("SLURM_CPUS_PER_TASK")) cores = std::max(1, std::atoi(n));
+  }
   const std::string out = a.out.empty() ? (fs::path("runs") / (st.name + (a.quick ? "-quick" : ""))).string() : a.out;
-  std::string command = "nanoattn study " + a.file;
-  if (a.quick) command += " --quick";
-  if (!a.corpus.empty()) command += " --corpus " + a.corpus;
-  for (const std::string& s : a.sets) command += " --set " + s;
-  if (!a.out.empty()) command += " --out " + a.out;
+  // The arguments that rebuild the same plan; absolute paths for tasks that run elsewhere.
+  auto study_args = [&](bool absolute) {
+    auto path = [&](const std::string& p) { return absolute ? fs::absolute(p).lexically_normal().string() : p; };
+    std::vector<std::string> args = {path(a.file)};
+    if (a.quick) args.push_back("--quick");
+    if (!a.corpus.empty()) args.insert(args.end(), {"--corpus", path(a.corpus)});
+    for (const std::string& s : a.sets) args.insert(args.end(), {"--set", s});
+    if (!a.out.empty() || absolute) args.insert(args.end(), {"--out", path(out)});
+    return args;
+  };
+  std::string command = "nanoattn study";
+  for (const std::string& arg : study_args(false)) command += " " + arg;
   fs::create_directories(out);
-  FolderLock lock(out, out, "the study");  // one study process per folder; each run has its own lock too
-  std::fprintf(stderr, "study %s: planning (corpora, vocabularies, matched budgets) ...\n", st.name.c_str());
-  StudyPlan plan(st, out, command);
+  std::optional<FolderLock> lock;  // one study process per folder; each run has its own lock too
+  if (!task) lock.emplace(out, out, "the study");
+  if (!task) std::fprintf(stderr, "study %s: planning (corpora, vocabularies, matched budgets) ...\n", st.name.c_str());
+  StudyPlan plan(st, out, command, cores);
+  if (task) return run_task(plan, a.wave, a.task);
+  if (!a.emit.empty()) {
+    std::printf("%s", write_slurm_scripts(plan.jobs(), st.name, plan.out(), program_path(), study_args(true)).c_str());
+    return;
+  }
   std::fputs(plan.match_table().c_str(), stderr);
   plan.write_manifest();
   std::vector<Job>& jobs = plan.jobs();
@@ -104,6 +158,11 @@ void add_study_command(CLI::App& app) {
   cmd->add_option("--jobs", a->jobs, "runs at a time (default: the study file's jobs); the numbers do not depend on it")
       ->check(CLI::Range(1, 64));
   cmd->add_flag("--dry-run", a->dry_run, "plan and print the jobs (done or to run) without running any");
+  cmd->add_option("--emit", a->emit, "write a script that runs the study on a cluster instead: slurm "
+                                     "(OUT/slurm/submit.sh: one job array per wave of jobs)")
+      ->check(CLI::IsMember({"slurm"}));
+  cmd->add_option("--wave", a->wave, "with --task: run that one job of the emitted Slurm scripts (they pass both)");
+  cmd->add_option("--task", a->task, "see --wave");
   cmd->callback([a] { run_study(*a); });
 }
 

@@ -109,9 +109,9 @@ json read_json(const std::string& path) {
 
 StudyPlan::~StudyPlan() = default;
 
-StudyPlan::StudyPlan(StudyConfig st, std::string out, std::string command)
+StudyPlan::StudyPlan(StudyConfig st, std::string out, std::string command, int64_t cores)
     : st_(std::move(st)), out_(fs::absolute(out).lexically_normal().string()), command_(std::move(command)) {
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  if (cores <= 0) cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
   threads_ = std::max<int64_t>(1, cores / st_.jobs);
   fs::create_directories(out_);
   for (size_t c = 0; c < st_.corpora.size(); ++c) plan_corpus(c);

@@ -23,7 +23,8 @@ class StudyPlan {
  public:
   // Loads each corpus (for its vocabulary) and checks every generated experiment before any job
   // runs: a mistake in the study file fails now, not hours later.
-  StudyPlan(StudyConfig st, std::string out, std::string command);
+  // `cores`: the CPUs its jobs share (0: this machine's).
+  StudyPlan(StudyConfig st, std::string out, std::string command, int64_t cores = 0);
 
   std::vector<Job>& jobs() { return jobs_; }
   const std::string& out() const { return out_; }
