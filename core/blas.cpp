@@ -2,14 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <iterator>
 #include <string>
 #include <vector>
 
-#include <cblas.h>
-
+#include "blas_library.h"
 #include "nanoattn/parallel.h"
 #include "nanoattn/profile.h"
 #include "nanoattn/rng.h"
@@ -18,17 +14,6 @@
 namespace na {
 
 namespace {
-
-// OpenBLAS runs single-threaded inside TBB tasks; an OpenMP build would ignore that inside
-// worker threads and oversubscribe badly, so say so once.
-struct PinBlas {
-  PinBlas() {
-    openblas_set_num_threads(1);
-    if (openblas_get_parallel() == 2)
-      std::fprintf(stderr, "nanoattn: warning: OpenBLAS is the OpenMP build; install "
-                           "libopenblas0-pthread (tools/setup.sh does) for correct speed\n");
-  }
-} pin_blas;
 
 constexpr int64_t kSerialFlops = int64_t(1) << 21;   // below this, one call
 constexpr int64_t kFlopsPerBlock = int64_t(1) << 24;  // target work per block
@@ -41,7 +26,7 @@ constexpr int64_t kMinBlockRows = 256;
 
 }  // namespace
 
-void set_blas_threads(int n) { openblas_set_num_threads(n); }
+void set_blas_threads(int n) { blas_library::functions().set_num_threads(n); }
 
 double sgemm_gflops(int64_t rows) {
   const int64_t M = std::max<int64_t>(rows, 1024), N = 1024, K = 256;
@@ -58,42 +43,15 @@ double sgemm_gflops(int64_t rows) {
   return 2.0 * M * N * K / t[t.size() / 2] / 1e9;
 }
 
-std::string blas_kernels() {
-  const char* name = openblas_get_corename();
-  return name ? name : "unknown";
-}
-
-std::string blas_kernel_advice(const std::string& kernels, bool coretype_set, bool has_avx2,
-                               bool has_avx512) {
-  // OpenBLAS's x86-64 targets without AVX (its generic fallbacks).
-  static const char* const kPreAvx[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
-                                        "Atom", "Opteron", "Opteron_SSE3", "Barcelona"};
-  const bool pre_avx = std::find(std::begin(kPreAvx), std::end(kPreAvx), kernels) != std::end(kPreAvx);
-  if (coretype_set || !pre_avx || !(has_avx2 || has_avx512)) return "";
-  const char* better = has_avx512 ? "SkylakeX" : "Haswell";
-  return std::string("OpenBLAS runs its generic '") + kernels + "' kernels on this CPU, which has " +
-         (has_avx512 ? "AVX-512" : "AVX2") + ": sgemm, most of a training step, would run several times " +
-         "faster with OPENBLAS_CORETYPE=" + better + " in the environment";
-}
-
-std::string blas_kernel_advice() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  return blas_kernel_advice(blas_kernels(), std::getenv("OPENBLAS_CORETYPE") != nullptr,
-                            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
-                            __builtin_cpu_supports("avx512f"));
-#else
-  return "";  // the kernel names above are x86's
-#endif
-}
+std::string blas_kernels() { return blas_choice().kernels; }
 
 void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), alpha,
-              A, static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
-              static_cast<blasint>(ldc));
+  constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // CBLAS's enum values
+  blas_library::functions().sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, static_cast<int>(M),
+                                  static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
+                                  static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
 }
 
 namespace {

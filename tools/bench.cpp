@@ -3,14 +3,14 @@
 #include <string>
 
 #include "commands.h"
-#include "nanoattn/blas.h"
+#include "nanoattn/blas_kernels.h"
 
 namespace na::cli {
 
-void print_blas_advice() {
+void print_blas_kernels() {
   static const bool printed = [] {
-    const std::string advice = blas_kernel_advice();
-    if (!advice.empty()) std::fprintf(stderr, "nanoattn: note: %s (README: Performance vs PyTorch)\n", advice.c_str());
+    const BlasChoice& c = blas_choice();
+    std::fprintf(stderr, "OpenBLAS kernels: %s (%s)\n", c.kernels.c_str(), c.why.c_str());
     return true;
   }();
   (void)printed;
@@ -19,7 +19,7 @@ void print_blas_advice() {
 void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks (never part of the test suite)");
   bench->require_subcommand(1);
-  bench->parse_complete_callback(print_blas_advice);
+  bench->parse_complete_callback(print_blas_kernels);
   add_linear_bench(*bench);
   add_attention_bench(*bench);
   add_train_bench(*bench);

@@ -1,7 +1,5 @@
 // `nanoattn bench linear`: forward + backward of a linear layer through the tape, against
-// plain multi-threaded cblas_sgemm doing the same three products in the same process.
-#include <cblas.h>
-
+// plain multi-threaded sgemm (OpenBLAS's own threads) doing the same three products in the same process.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -45,9 +43,9 @@ void run_linear_bench(const LinearBenchArgs& a) {
 
   // Baseline: OpenBLAS's own threading, the same three products as linear's forward/backward.
   auto baseline = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, x.data(), K, w.data(), K, 0, y.data(), N);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1, dy.data(), N, w.data(), K, 0, dx.data(), K);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1, dy.data(), N, x.data(), K, 0, dw.data(), K);
+    gemm_serial(false, true, M, N, K, 1, x.data(), K, w.data(), K, 0, y.data(), N);
+    gemm_serial(false, false, M, K, N, 1, dy.data(), N, w.data(), K, 0, dx.data(), K);
+    gemm_serial(true, false, N, K, M, 1, dy.data(), N, x.data(), K, 0, dw.data(), K);
   };
   // nanoattn: the tape records linear(), backward runs dx and dW, then the step ends.
   Parameter weight("w", w.clone());

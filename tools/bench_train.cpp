@@ -2,10 +2,14 @@
 // clipping + optimizer step), step-time median, peak RSS, model FLOP utilisation against an
 // sgemm measured in the same process, and with --profile where the step goes by op and block.
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 
@@ -33,7 +37,44 @@ struct TrainBenchArgs {
   std::vector<std::string> sets, only;
   int64_t steps = 20, warmup = 3;
   bool profile = false, json = false;
+  std::string against_kernels;  // also time each run in a child process with these OpenBLAS kernels
 };
+
+// `nanoattn bench train <experiment> --only <run> --json ...` in a child process with
+// OPENBLAS_CORETYPE=kernels (OpenBLAS picks its kernels once per process): its JSON line.
+nlohmann::json bench_child(const TrainBenchArgs& a, const std::string& run, const std::string& kernels) {
+  std::vector<std::string> args = {"/proc/self/exe", "bench", "train", a.experiment, "--only", run, "--json",
+                                   "--steps", std::to_string(a.steps), "--warmup", std::to_string(a.warmup)};
+  for (const std::string& s : a.sets) args.insert(args.end(), {"--set", s});
+  int out[2];
+  NA_CHECK(pipe(out) == 0, "bench train", "cannot make a pipe: ", std::strerror(errno));
+  const pid_t pid = fork();
+  NA_CHECK(pid >= 0, "bench train", "cannot start a process: ", std::strerror(errno));
+  if (pid == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    setenv("OPENBLAS_CORETYPE", kernels.c_str(), 1);
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  NA_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "bench train --against-kernels " + kernels,
+           "the child process failed (its errors are above)");
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error("bench train --against-kernels " + kernels, cat("unreadable output of the child process: ", e.what()));
+  }
+}
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -154,7 +195,17 @@ void run_train_bench(const TrainBenchArgs& a) {
   for (const RunConfig& r : exp.runs) {
     if (!a.only.empty() && std::find(a.only.begin(), a.only.end(), r.name) == a.only.end()) continue;
     any = true;
-    const nlohmann::json j = bench_run(r, a);
+    nlohmann::json j = bench_run(r, a);
+    if (!a.against_kernels.empty()) {
+      const nlohmann::json c = bench_child(a, r.name, a.against_kernels);
+      const double ratio = j["tokens_per_s"].get<double>() / c["tokens_per_s"].get<double>();
+      j["against"] = {{"openblas_kernels", c["openblas_kernels"]}, {"tokens_per_s", c["tokens_per_s"]},
+                      {"sgemm_gflops", c["sgemm_gflops"]}, {"ratio", ratio}};
+      if (!a.json)
+        std::printf("  vs %s      %.0f tokens/s with OPENBLAS_CORETYPE=%s (sgemm %.1f GFLOP/s): this run is %.2fx\n",
+                    c["openblas_kernels"].get<std::string>().c_str(), c["tokens_per_s"].get<double>(),
+                    a.against_kernels.c_str(), c["sgemm_gflops"].get<double>(), ratio);
+    }
     if (a.json) std::printf("%s\n", j.dump().c_str());
     std::fflush(stdout);
   }
@@ -179,6 +230,9 @@ void add_train_bench(CLI::App& bench) {
   cmd->add_option("--set", a->sets, "override a setting, as for `nanoattn run` (repeatable)");
   cmd->add_flag("--profile", a->profile, "then run --steps more steps and print time by op and by block");
   cmd->add_flag("--json", a->json, "one JSON line per run instead of text");
+  cmd->add_option("--against-kernels", a->against_kernels,
+                  "then time each run again in a child process with OPENBLAS_CORETYPE set to this (e.g. Prescott) "
+                  "and print the ratio");
   cmd->callback([a] { run_train_bench(*a); });
 }
 

@@ -21,8 +21,8 @@ void add_linear_bench(CLI::App& bench);
 void add_attention_bench(CLI::App& bench);
 void add_train_bench(CLI::App& bench);  // bench_train.cpp
 
-// Once per process, on stderr: blas_kernel_advice(), if any (bench.cpp). Commands that train
-// or time call it, so a researcher learns why sgemm is slow before waiting on it.
-void print_blas_advice();
+// Once per process, on stderr: which OpenBLAS kernels run and why (blas_kernels.h; bench.cpp).
+// Commands that train or time call it: the speed depends on it.
+void print_blas_kernels();
 
 }  // namespace na::cli

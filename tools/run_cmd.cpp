@@ -226,7 +226,7 @@ void add_run_command(CLI::App& app) {
                 "resume even if an attention plugin's .so differs from the one the checkpoint was trained with "
                 "(recorded in summary.json)");
   cmd->callback([a] {
-    print_blas_advice();
+    print_blas_kernels();
     run_experiment(*a);
   });
 }

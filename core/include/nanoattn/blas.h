@@ -44,15 +44,7 @@ void set_blas_threads(int n);
 // calls): the denominator of model FLOP utilisation (`bench train`, the training metrics).
 double sgemm_gflops(int64_t rows);
 
-// The kernels OpenBLAS chose for this CPU ("SkylakeX", "Haswell", "Prescott", ...).
+// The kernels OpenBLAS runs ("SkylakeX", "Haswell", "Prescott", ...); why: blas_kernels.h.
 std::string blas_kernels();
-
-// Advice for when OpenBLAS runs pre-AVX kernels on a CPU that has AVX2 or AVX-512 (an OpenBLAS
-// older than the CPU falls back to "Prescott": sgemm 4-6x slower), unless OPENBLAS_CORETYPE
-// was set on purpose: which setting selects the faster kernels. Empty when there is none.
-std::string blas_kernel_advice(const std::string& kernels, bool coretype_set, bool has_avx2,
-                               bool has_avx512);
-// The advice for this process's OpenBLAS, environment and CPU.
-std::string blas_kernel_advice();
 
 }  // namespace na
