@@ -74,14 +74,16 @@ Var ReversibleStack::reversible(const Var& x, const BlockInput& in) const {
       tape().reset();
     }
   }
-  for (int64_t i = 0; i < out.numel(); ++i) out.value()[i] = (y1[i] + y2[i]) * 0.5f;
+  const Tensor& o = out.value();
+  for (int64_t i = 0; i < o.numel(); ++i) o[i] = (y1[i] + y2[i]) * 0.5f;
 
   // F and G are pure functions of their input, the parameters and `in` (dropout masks come from
   // (key, index)), so recomputing them gives the forward's values.
   record_backward(out, [this, x, out, y1, y2, in] {
     const Shape s = out.shape();
     Tensor dy1 = tape().alloc(s), dy2 = tape().alloc(s);
-    for (int64_t i = 0; i < out.numel(); ++i) dy1[i] = dy2[i] = 0.5f * out.grad()[i];
+    const Tensor& d = out.grad();
+    for (int64_t i = 0; i < d.numel(); ++i) dy1[i] = dy2[i] = 0.5f * d[i];
     Scratch scratch;
     TapeScope scope(scratch.get());
     for (size_t k = layers_.size(); k-- > 0;) {

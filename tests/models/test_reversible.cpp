@@ -182,6 +182,7 @@ TEST_CASE("reversible: finite differences through a stack, softmax and linear at
     std::vector<Parameter*> params = s.store.all();
     for (size_t k = 0; k < params.size(); ++k) {
       const Tensor& w = params[k]->value();
+      double worst = 0;  // |num - ana| / allowed, over 4 elements spread over the tensor
       for (int64_t i = 0; i < w.numel(); i += std::max<int64_t>(1, w.numel() / 4)) {
         const float w0 = w[i];
         auto at = [&](double d) {
@@ -190,11 +191,10 @@ TEST_CASE("reversible: finite differences through a stack, softmax and linear at
         };
         const double num = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h);
         w[i] = w0;
-        const double ana = rev.grads[k][i];
-        CAPTURE(params[k]->name());
-        CAPTURE(i);
-        CHECK(std::fabs(num - ana) <= 2e-3 + 1e-2 * std::fabs(num));
+        worst = std::max(worst, std::fabs(num - rev.grads[k][i]) / (2e-3 + 1e-2 * std::fabs(num)));
       }
+      CAPTURE(params[k]->name());
+      CHECK(worst <= 1.0);
     }
   }
 }
