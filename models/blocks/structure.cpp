@@ -1,5 +1,6 @@
 // Containers: residual (pre- or post-norm around a list of blocks) and repeat (n copies of a
-// list, optionally sharing one set of parameters, ALBERT-style).
+// list, optionally sharing one set of parameters, ALBERT-style, or run as a reversible stack:
+// reversible.h).
 #include <variant>
 
 #include "block.h"
@@ -55,9 +56,10 @@ class Repeat : public Block {
     const bool reversible = ctx.option<bool>("reversible", false);
     NA_CHECK(n_ > 0, ctx.at(), "repeat: n must be > 0, got ", n_);
     YAML::Node list = ctx.node_option("blocks");
-    NA_CHECK(!reversible || (list.IsSequence() && list.size() > 0 && list.size() % 2 == 0), list ? ctx.at(list) : ctx.at(),
-             "repeat: reversible: true takes its blocks in pairs (F, G) of pre-norm residuals, got ",
-             list.IsSequence() ? list.size() : 0, " block(s)");
+    const size_t count = list.IsSequence() ? list.size() : 0;
+    NA_CHECK(!reversible || (count > 0 && count % 2 == 0), list ? ctx.at(list) : ctx.at(),
+             "repeat: reversible: true takes its blocks in pairs (F, G) of pre-norm residuals, got ", count,
+             " block(s)");
     const int64_t before = ctx.store().count();
     for (int64_t i = 0; i < (share ? 1 : n_); ++i) {
       std::string child = share ? path : path + "." + std::to_string(i);
@@ -128,6 +130,8 @@ class Repeat : public Block {
 }  // namespace
 NANOATTN_REGISTER_BLOCK(residual, "x + body(norm(x)) (or post-norm); options: norm, norm_name, post_norm, body, name",
                         [](BlockContext& c) { return std::make_unique<Residual>(c); });
-NANOATTN_REGISTER_BLOCK(repeat, "n copies of a block list; options: n, share (ALBERT), reversible (RevNet pairs of residuals), blocks, name",
+NANOATTN_REGISTER_BLOCK(repeat,
+                        "n copies of a block list; options: n, share (ALBERT), reversible (RevNet: pairs of "
+                        "residuals), blocks, name",
                         [](BlockContext& c) { return std::make_unique<Repeat>(c); });
 }  // namespace na
