@@ -27,8 +27,10 @@ constexpr int64_t kC = 16, kVocab = 11, kT = 24, kB = 3;
 
 // Every `R` becomes " true" or "false" (the same width: dropout masks are salted with their
 // block's position in the file, which must not move). R0: the embedding residual's body,
-// R1: the repeat, R2..R4: blocks inside it (nested), R5: a single feed_forward whose input
-// already holds the skip connection's gradient when its backward runs.
+// R1: the repeat, the others blocks inside it (nested). The feed_forward (ffn1) and the
+// residual around ffn0 get an input that already holds a skip connection's gradient when their
+// backward runs; the residual adds two more to it (its own skip and its body's), whose order
+// matters to the last bit.
 const char* kBlocks = R"(
 - residual: {norm: none, body: [{token_embedding: {recompute: R}}]}
 - positional: {kind: learned}
@@ -38,6 +40,7 @@ const char* kBlocks = R"(
     blocks:
       - residual: {norm_name: ln1, body: [{attention: {plugin: softmax, n_heads: 2}}], recompute: R}
       - residual: {norm: none, body: [{feed_forward: {name: ffn1, mult: 2, recompute: R}}, {dropout: {p: 0.3}}]}
+      - residual: {norm: none, body: [{residual: {norm_name: ln0, body: [{feed_forward: {name: ffn0, mult: 2}}], recompute: R}}]}
       - residual: {norm_name: ln2, body: [{attention: {name: lin, plugin: linear, n_heads: 2, options: {feature_map: elu}}}], recompute: R}
       - residual: {norm_name: ln3, body: [{feed_forward: {mult: 2}}, {dropout: {p: 0.3}}], recompute: R}
 - layernorm: {name: ln_f}
