@@ -114,6 +114,12 @@ std::unique_ptr<Block> make_recompute(std::unique_ptr<Block> inner, const std::s
 
 size_t recompute_scratch_bytes() {
   size_t bytes = 0;
+  for (const auto& t : pool().tapes) bytes += t->arena().high_water();
+  return bytes;
+}
+
+size_t recompute_scratch_capacity() {
+  size_t bytes = 0;
   for (const auto& t : pool().tapes) bytes += t->arena().capacity();
   return bytes;
 }

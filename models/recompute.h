@@ -13,9 +13,12 @@ namespace na {
 // Wraps `inner` (built as usual, its `type` set); `where` locates the block for errors.
 std::unique_ptr<Block> make_recompute(std::unique_ptr<Block> inner, const std::string& where);
 
-// Arena bytes held by this thread's scratch tapes (the recomputed blocks' activations live
-// there for a moment): with tape().arena().capacity(), the step's tape memory.
+// The most arena bytes this thread's scratch tapes had in use (a recomputed block's
+// activations live there for a moment), summed over nesting depths: with
+// tape().arena().high_water(), the tape memory a step needs.
 size_t recompute_scratch_bytes();
+// What their arenas hold (whole chunks).
+size_t recompute_scratch_capacity();
 // Frees this thread's scratch tapes (none may be in use), e.g. between benchmarked runs.
 void recompute_release_scratch();
 
