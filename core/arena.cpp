@@ -54,6 +54,7 @@ float* Arena::alloc_floats(int64_t n) {
 }
 
 void Arena::reset() {
+  high_water_ = high_water();
   if (chunks_.size() > 1) {
     size_t total = capacity();
     for (Chunk& c : chunks_) aligned_free(c.mem);
@@ -66,6 +67,8 @@ void Arena::reset() {
 }
 
 size_t Arena::bytes_in_use() const { return used_before_current_ + offset_; }
+
+size_t Arena::high_water() const { return std::max(high_water_, bytes_in_use()); }
 
 size_t Arena::capacity() const {
   size_t total = 0;

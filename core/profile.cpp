@@ -40,6 +40,7 @@ struct State {
   std::vector<const char*> blocks;
   std::vector<Mark> marks;  // for the tape generation below
   uint64_t generation = 0;
+  const Tape* tape = nullptr;  // the thread's tape at start()
   std::map<std::pair<std::string, std::string>, Row> rows;
   int gemm_depth = 0;
   Clock::time_point gemm_start;
@@ -69,6 +70,9 @@ Row& row(const char* block, const char* op) {
 void mark() {
   State& s = state();
   Tape& t = tape();
+  // Marks index the profiled tape's entries. A scratch tape (TapeScope: a recomputed block)
+  // runs inside one entry of it, timed as a whole; its own marks would only clear these.
+  if (&t != s.tape) return;
   if (t.generation() != s.generation) {
     s.marks.clear();
     s.generation = t.generation();
@@ -84,6 +88,7 @@ bool enabled() { return state().on.load(std::memory_order_relaxed); }
 void start() {
   State& s = state();
   s.thread = std::this_thread::get_id();
+  s.tape = &tape();
   s.ops.clear();
   s.blocks.clear();
   s.marks.clear();

@@ -139,7 +139,9 @@ void Tape::run_backward(Node*) {
     Tape* t;
     ~Cleanup() { t->destroy_entries(); }
   } cleanup{this};
-  if (profile::enabled()) {
+  // A backward run inside another's entry (a recomputed block's, on a scratch tape) is timed
+  // as part of that entry.
+  if (profile::enabled() && !profile::in_backward()) {
     run_backward_profiled();
     return;
   }

@@ -2,6 +2,7 @@
 
 #include "model.h"
 #include "nanoattn/profile.h"
+#include "recompute.h"
 #include "nanoattn/stop.h"
 
 namespace na {
@@ -26,7 +27,7 @@ void BlockContext::finish() const {
   if (!node_ || !node_.IsMap()) return;
   for (const auto& kv : node_) {
     std::string key = kv.first.as<std::string>();
-    if (asked_.count(key)) continue;
+    if (asked_.count(key) || generic_.count(key)) continue;
     std::string valid;
     for (const std::string& k : asked_) valid += (valid.empty() ? "" : ", ") + k;
     throw Error(at(kv.first), cat("block '", type_, "' has no option '", key, "'; valid options: ", valid));
@@ -104,8 +105,12 @@ std::vector<std::unique_ptr<Block>> build_blocks(const YAML::Node& list, const s
     std::string unknown = BlockRegistry::instance().unknown(kv.first.as<std::string>());
     NA_CHECK(unknown.empty(), mark(kv.first), unknown);
     BlockContext ctx(kv.first.as<std::string>(), kv.second, path, where, dims, store, plugins);
-    blocks.push_back(BlockRegistry::instance().create(ctx.type(), ctx));
-    blocks.back()->type = ctx.type();
+    const bool recompute = ctx.generic_option<bool>("recompute", false);
+    std::unique_ptr<Block> b = BlockRegistry::instance().create(ctx.type(), ctx);
+    b->type = ctx.type();
+    // The same block and parameters, its activations recomputed in the backward (recompute.h).
+    if (recompute) b = make_recompute(std::move(b), ctx.at());
+    blocks.push_back(std::move(b));
   }
   return blocks;
 }

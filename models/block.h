@@ -90,6 +90,10 @@ class BlockContext {
   T option_or_default(const std::string& key, const YAML::Node& defaults, const T& fallback);
   YAML::Node node_option(const std::string& key);  // a nested map or list (may be null)
   bool has_option(const std::string& key) const { return node_ && node_.IsMap() && node_[key]; }
+  // A key every block takes, read by build_blocks (`recompute`): checked like option(), but not
+  // one of the block's own options, so finish() neither flags nor lists it.
+  template <class T>
+  T generic_option(const std::string& key, const T& fallback);
   // Throws if the YAML has keys no option() asked for.
   void finish() const;
 
@@ -116,7 +120,7 @@ class BlockContext {
   const ModelDims& dims_;
   ParamStore& store_;
   const PluginRegistry& plugins_;
-  std::set<std::string> asked_;
+  std::set<std::string> asked_, generic_;
 };
 
 using BlockFactory = std::function<std::unique_ptr<Block>(BlockContext&)>;
@@ -161,6 +165,14 @@ template <class T>
 T BlockContext::option(const std::string& key, const T& fallback) {
   asked_.insert(key);
   YAML::Node v = node_ ? node_[key] : YAML::Node();
+  if (!v) return fallback;
+  return value<T>(v, cat("block '", type_, "': option '", key, "'"));
+}
+
+template <class T>
+T BlockContext::generic_option(const std::string& key, const T& fallback) {
+  generic_.insert(key);
+  YAML::Node v = node_ && node_.IsMap() ? node_[key] : YAML::Node();
   if (!v) return fallback;
   return value<T>(v, cat("block '", type_, "': option '", key, "'"));
 }

@@ -24,6 +24,7 @@
 #include "model.h"
 #include "nanoattn/core.h"
 #include "plugin_loader.h"
+#include "recompute.h"
 #include "train/train_step.h"
 
 namespace na::cli {
@@ -77,6 +78,18 @@ nlohmann::json bench_child(const TrainBenchArgs& a, const std::string& run, cons
 }
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The tape memory a step needs: the peak bytes in use of the tape's arena and of the scratch
+// tapes of recomputed blocks (recompute: true), and what their arenas hold (whole chunks).
+struct TapeMemory {
+  double arena_mib, scratch_mib, held_mib;
+  double total() const { return arena_mib + scratch_mib; }
+};
+TapeMemory tape_memory() {
+  const double mib = 1.0 / 1048576.0;
+  return {tape().arena().high_water() * mib, recompute_scratch_bytes() * mib,
+          (tape().arena().capacity() + recompute_scratch_capacity()) * mib};
+}
 
 double peak_rss_mib() {
   rusage u{};
@@ -137,6 +150,11 @@ void print_profile(const std::vector<profile::Row>& rows, double gemm_s, int64_t
 }
 
 nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
+  // A tape of this run's own (arenas only grow): each run's tape memory is its own, so runs
+  // with and without recompute compare in one process (peak RSS does not).
+  Tape run_tape;
+  TapeScope run_scope(run_tape);
+  recompute_release_scratch();
   set_num_threads(static_cast<int>(r.threads));
   const Corpus corpus = load_corpus(r.data);
   const PluginRegistry plugins(r.plugin_paths);
@@ -152,10 +170,13 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
   // Model FLOPs: the cost model's training FLOPs per token (models/attention_cost.h).
   const double model_gflops =
       model_cost(model, r.train.seq_len, r.train.seq_len).train_flops_per_token * t.tokens_per_s / 1e9;
+  const TapeMemory mem = tape_memory();
   nlohmann::json j = {{"experiment", r.experiment}, {"run", r.name}, {"params", model.params().count()},
                       {"threads", num_threads()}, {"batch_size", r.train.batch_size}, {"seq_len", r.train.seq_len},
                       {"steps", a.steps}, {"tokens_per_s", t.tokens_per_s}, {"step_median_s", t.step_median_s},
-                      {"peak_rss_mib", peak_rss_mib()}, {"tape_mib", tape().arena().capacity() / 1048576.0},
+                      {"peak_rss_mib", peak_rss_mib()}, {"tape_mib", mem.held_mib},
+                      {"tape_peak_mib", mem.total()}, {"tape_arena_peak_mib", mem.arena_mib},
+                      {"recompute_scratch_peak_mib", mem.scratch_mib},
                       {"sgemm_gflops", gflops}, {"openblas_kernels", blas_kernels()}, {"model_gflops", model_gflops},
                       {"mfu", model_gflops / gflops}};
   if (!a.json) {
@@ -163,8 +184,10 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
                 "timed steps\n", r.experiment.c_str(), r.name.c_str(), (long long)model.params().count(),
                 (long long)r.train.batch_size, (long long)r.train.seq_len, num_threads(), (long long)a.warmup,
                 (long long)a.steps);
-    std::printf("  tokens/s      %.0f\n  step median   %.1f ms\n  peak RSS      %.0f MiB (tape arena %.0f MiB)\n",
-                t.tokens_per_s, t.step_median_s * 1e3, peak_rss_mib(), tape().arena().capacity() / 1048576.0);
+    std::printf("  tokens/s      %.0f\n  step median   %.1f ms\n  peak RSS      %.0f MiB\n", t.tokens_per_s,
+                t.step_median_s * 1e3, peak_rss_mib());
+    std::printf("  tape peak     %.1f MiB (tape %.1f + recompute scratch %.1f): values and gradients of a step; "
+                "arenas hold %.0f MiB\n", mem.total(), mem.arena_mib, mem.scratch_mib, mem.held_mib);
     std::printf("  sgemm         %.1f GFLOP/s (OpenBLAS %s kernels, measured now, all threads)\n", gflops,
                 blas_kernels().c_str());
     std::printf("  model         %.1f GFLOP/s (the cost model's training FLOPs per token), MFU %.2f\n",
@@ -177,7 +200,12 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
     const double total = seconds_since(s);
     profile::stop();
     const std::vector<profile::Row> rows = profile::rows();
-    if (!a.json) print_profile(rows, profile::gemm_seconds(), a.steps, total / double(a.steps));
+    if (!a.json) {
+      print_profile(rows, profile::gemm_seconds(), a.steps, total / double(a.steps));
+      // The trade recompute: true makes, in one line to compare runs with and without it.
+      std::printf("  memory/time   tape peak %.1f MiB, step %.1f ms (profiled mean)\n", tape_memory().total(),
+                  total / double(a.steps) * 1e3);
+    }
     nlohmann::json p = nlohmann::json::array();
     for (const profile::Row& row : rows)
       p.push_back({{"block", row.block}, {"op", row.op}, {"forward_s", row.forward_s / a.steps},

@@ -101,3 +101,17 @@ TEST_CASE("tape: an op output's gradient buffer is reused once its backward ran;
   }
   tape().reset();
 }
+
+TEST_CASE("arena: high_water is the most bytes ever in use, across resets") {
+  Arena a;
+  CHECK(a.high_water() == 0);
+  a.alloc_floats(1000);
+  const size_t one = a.bytes_in_use();
+  a.alloc_floats(1000);
+  const size_t two = a.bytes_in_use();
+  CHECK(a.high_water() == two);
+  a.reset();
+  a.alloc_floats(1000);
+  CHECK(a.bytes_in_use() == one);
+  CHECK(a.high_water() == two);  // the earlier, bigger step
+}

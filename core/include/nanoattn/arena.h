@@ -22,6 +22,9 @@ class Arena {
   void reset();
 
   size_t bytes_in_use() const;
+  // The most bytes ever in use (nothing is freed between resets, so the last step's use before
+  // reset() is its peak): what a step needs, where capacity() counts whole chunks.
+  size_t high_water() const;
   size_t capacity() const;
   size_t chunk_count() const { return chunks_.size(); }
 
@@ -36,6 +39,7 @@ class Arena {
   size_t current_ = 0;  // chunk being filled
   size_t offset_ = 0;   // within it
   size_t used_before_current_ = 0;
+  size_t high_water_ = 0;  // as of the last reset()
 };
 
 }  // namespace na
