@@ -4,41 +4,11 @@
 
 #include "nanoattn/profile.h"
 #include "recurrent.h"
+#include "scratch_tape.h"
 
 namespace na {
 
 namespace {
-
-// Scratch tapes by nesting depth (a recompute inside a recomputed block uses the next one),
-// kept between steps so their arenas are not reallocated every step.
-struct ScratchPool {
-  std::vector<std::unique_ptr<Tape>> tapes;
-  size_t depth = 0;
-};
-ScratchPool& pool() {
-  thread_local ScratchPool p;
-  return p;
-}
-
-// The next free scratch tape while alive; reset (its values and gradients freed) at the end.
-class Scratch {
- public:
-  Scratch() {
-    ScratchPool& p = pool();
-    if (p.depth == p.tapes.size()) p.tapes.push_back(std::make_unique<Tape>());
-    tape_ = p.tapes[p.depth++].get();
-  }
-  ~Scratch() {
-    tape_->reset();
-    --pool().depth;
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  Tape& tape() { return *tape_; }
-
- private:
-  Tape* tape_;
-};
 
 class Recompute : public Block {
  public:
@@ -48,7 +18,7 @@ class Recompute : public Block {
     // Nothing to save without gradients; the recurrent step keeps no activations either.
     if (in.state != nullptr || !tape().grad_enabled()) return inner_->forward(x, in);
     Tensor y;
-    Scratch s;  // freed at return: only the output is kept
+    ScratchTape s;  // freed at return: only the output is kept
     {
       TapeScope scope(s.tape());
       NoGrad no_grad;
@@ -60,7 +30,7 @@ class Recompute : public Block {
     out.value().copy_from(y);
     // Captured by value: x's value, the ids span and the options stay valid until backward.
     record_backward(out, [inner = inner_.get(), x, out, in] {
-      Scratch s;
+      ScratchTape s;
       TapeScope scope(s.tape());
       Var xs = scratch_input(s.tape(), x, x.defined() && x.requires_grad());
       // x may already hold a gradient (from a skip connection, whose backward ran first): the
@@ -94,39 +64,26 @@ class Recompute : public Block {
 
 }  // namespace
 
-std::unique_ptr<Block> make_recompute(std::unique_ptr<Block> inner, const std::string& where) {
-  // A recomputed forward must repeat the first exactly. Dropout masks are a function of the
-  // step's key, but the linear plugin's favor features with redraw: true come from a counter
-  // that each forward advances: refuse rather than compute wrong gradients.
+void check_recomputable(const Block& block, const std::string& where, const std::string& why) {
+  // Dropout masks are a function of the step's key, but the linear plugin's favor features with
+  // redraw: true come from a counter that each training forward advances: refuse rather than
+  // compute wrong gradients.
   ModelAnatomy a;
-  inner->describe(a);
+  block.describe(a);
   for (const AttentionUse& u : a.attention) {
     const auto& o = u.options.values();
     auto redraw = o.find("redraw"), map = o.find("feature_map");
     const bool redraws = redraw != o.end() && redraw->second == OptionValue(true) && map != o.end() &&
                          map->second == OptionValue(std::string("favor"));
-    NA_CHECK(!redraws, where, "recompute: ", u.path, " (plugin '", u.plugin,
-             "', feature_map: favor) draws new random features at each training forward (redraw: true), which a "
-             "recomputed forward would not repeat; set redraw: false or recompute: false");
+    NA_CHECK(!redraws, where, why, ", but ", u.path, " (plugin '", u.plugin, "', feature_map: favor) draws new random ",
+             "features at each training forward (redraw: true), which a recomputed forward would not repeat; set ",
+             "redraw: false");
   }
+}
+
+std::unique_ptr<Block> make_recompute(std::unique_ptr<Block> inner, const std::string& where) {
+  check_recomputable(*inner, where, "recompute: true runs the block's forward again in the backward");
   return std::make_unique<Recompute>(std::move(inner));
-}
-
-size_t recompute_scratch_bytes() {
-  size_t bytes = 0;
-  for (const auto& t : pool().tapes) bytes += t->arena().high_water();
-  return bytes;
-}
-
-size_t recompute_scratch_capacity() {
-  size_t bytes = 0;
-  for (const auto& t : pool().tapes) bytes += t->arena().capacity();
-  return bytes;
-}
-
-void recompute_release_scratch() {
-  NA_CHECK(pool().depth == 0, "recompute_release_scratch", "a scratch tape is in use");
-  pool().tapes.clear();
 }
 
 }  // namespace na

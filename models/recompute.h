@@ -13,13 +13,8 @@ namespace na {
 // Wraps `inner` (built as usual, its `type` set); `where` locates the block for errors.
 std::unique_ptr<Block> make_recompute(std::unique_ptr<Block> inner, const std::string& where);
 
-// The most arena bytes this thread's scratch tapes had in use (a recomputed block's
-// activations live there for a moment), summed over nesting depths: with
-// tape().arena().high_water(), the tape memory a step needs.
-size_t recompute_scratch_bytes();
-// What their arenas hold (whole chunks).
-size_t recompute_scratch_capacity();
-// Frees this thread's scratch tapes (none may be in use), e.g. between benchmarked runs.
-void recompute_release_scratch();
+// Refuses (an error at `where`, starting with `why`) a block whose training forward a second run
+// would not repeat, so that its recomputation (here, or a reversible stack's) gives its gradients.
+void check_recomputable(const Block& block, const std::string& where, const std::string& why);
 
 }  // namespace na

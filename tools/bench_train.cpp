@@ -25,6 +25,7 @@
 #include "nanoattn/core.h"
 #include "plugin_loader.h"
 #include "recompute.h"
+#include "scratch_tape.h"
 #include "train/train_step.h"
 
 namespace na::cli {
@@ -87,8 +88,8 @@ struct TapeMemory {
 };
 TapeMemory tape_memory() {
   const double mib = 1.0 / 1048576.0;
-  return {tape().arena().high_water() * mib, recompute_scratch_bytes() * mib,
-          (tape().arena().capacity() + recompute_scratch_capacity()) * mib};
+  return {tape().arena().high_water() * mib, scratch_tape_bytes() * mib,
+          (tape().arena().capacity() + scratch_tape_capacity()) * mib};
 }
 
 double peak_rss_mib() {
@@ -154,7 +155,7 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
   // with and without recompute compare in one process (peak RSS does not).
   Tape run_tape;
   TapeScope run_scope(run_tape);
-  recompute_release_scratch();
+  release_scratch_tapes();
   set_num_threads(static_cast<int>(r.threads));
   const Corpus corpus = load_corpus(r.data);
   const PluginRegistry plugins(r.plugin_paths);

@@ -3,35 +3,13 @@
 #include <memory>
 
 #include "blocks/residual.h"
+#include "scratch_tape.h"
 
 namespace na {
 
 namespace {
 
 thread_local bool store_activations = false;  // testing::StoreReversibleActivations
-
-// Scratch tapes, kept per thread and reused from step to step (their arenas stay grown), one
-// per nesting level: a reversible stack inside another one's F runs on the next tape.
-thread_local std::vector<std::unique_ptr<Tape>> scratch_pool;
-thread_local size_t scratch_depth = 0;
-
-class Scratch {
- public:
-  Scratch() {
-    if (scratch_pool.size() == scratch_depth) scratch_pool.push_back(std::make_unique<Tape>());
-    tape_ = scratch_pool[scratch_depth++].get();
-  }
-  ~Scratch() {
-    tape_->reset();
-    --scratch_depth;
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  Tape& get() const { return *tape_; }
-
- private:
-  Tape* tape_;
-};
 
 // y += s * d
 void add_to(const Tensor& y, const Tensor& d, float s = 1.0f) {
@@ -65,8 +43,8 @@ Var ReversibleStack::reversible(const Var& x, const BlockInput& in) const {
   y2.copy_from(x.value());
   Var out = tape().output(s, true);  // the parameters need gradients even if x does not
   {
-    Scratch scratch;
-    TapeScope scope(scratch.get());
+    ScratchTape scratch;
+    TapeScope scope(scratch.tape());
     NoGrad no_grad;
     for (const Layer& l : layers_) {
       add_to(y1, l.f->branch(tape().leaf(y2), in).value());
@@ -84,8 +62,8 @@ Var ReversibleStack::reversible(const Var& x, const BlockInput& in) const {
     Tensor dy1 = tape().alloc(s), dy2 = tape().alloc(s);
     const Tensor& d = out.grad();
     for (int64_t i = 0; i < d.numel(); ++i) dy1[i] = dy2[i] = 0.5f * d[i];
-    Scratch scratch;
-    TapeScope scope(scratch.get());
+    ScratchTape scratch;
+    TapeScope scope(scratch.tape());
     for (size_t k = layers_.size(); k-- > 0;) {
       // y2 = x2 + G(y1): x2 = y2 - G(y1); dy1 += (dG/dy1)^T dy2.
       {
@@ -120,11 +98,6 @@ namespace testing {
 StoreReversibleActivations::StoreReversibleActivations() : saved_(store_activations) { store_activations = true; }
 StoreReversibleActivations::~StoreReversibleActivations() { store_activations = saved_; }
 
-size_t reversible_scratch_bytes() {
-  size_t total = 0;
-  for (const auto& t : scratch_pool) total += t->arena().capacity();
-  return total;
-}
 }  // namespace testing
 
 }  // namespace na

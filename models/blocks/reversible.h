@@ -46,8 +46,6 @@ class StoreReversibleActivations {
  private:
   bool saved_;
 };
-// The arena capacity of this thread's scratch tapes: their high-water mark so far.
-size_t reversible_scratch_bytes();
 }  // namespace testing
 
 }  // namespace na

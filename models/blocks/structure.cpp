@@ -5,6 +5,7 @@
 
 #include "block.h"
 #include "model.h"
+#include "recompute.h"
 #include "recurrent.h"
 #include "blocks/residual.h"
 #include "blocks/reversible.h"
@@ -108,17 +109,7 @@ class Repeat : public Block {
         }
         layers.push_back({fg[0], fg[1]});
       }
-    // The backward recomputes each layer, so its forward must be a pure function: the linear
-    // plugin's redraw draws new features on every training forward.
-    ModelAnatomy a;
-    describe(a);
-    for (const AttentionUse& u : a.attention) {
-      auto it = u.options.values().find("redraw");
-      const bool* redraw = it == u.options.values().end() ? nullptr : std::get_if<bool>(&it->second);
-      NA_CHECK(!redraw || !*redraw, ctx.at(), "repeat: reversible: true recomputes each layer in the backward, but ",
-               u.path, " (plugin '", u.plugin, "') draws new random features on every training forward "
-               "(redraw: true); set redraw: false");
-    }
+    check_recomputable(*this, ctx.at(), "repeat: reversible: true recomputes each layer in the backward");
     return std::make_unique<ReversibleStack>(std::move(layers));
   }
 

@@ -13,6 +13,7 @@
 #include "param_report.h"
 #include "plugin_loader.h"
 #include "recompute.h"
+#include "scratch_tape.h"
 
 using namespace na;
 using na::testing::random_tensor;
@@ -179,7 +180,7 @@ TEST_CASE("recompute: a deep model's step holds much less tape memory") {
   double bytes[2];
   for (bool on : {false, true}) {
     auto m = make_model(with_recompute(blocks.c_str(), on), 64, 64);
-    recompute_release_scratch();
+    release_scratch_tapes();
     Tape t;  // fresh, so that only this step's memory counts
     TapeScope scope(t);
     std::vector<int32_t> ids(4 * 64), targets(4 * 64);
@@ -187,12 +188,12 @@ TEST_CASE("recompute: a deep model's step holds much less tape memory") {
     tape().backward(cross_entropy(m->forward(ids, 4, 64, {true, 1}), targets));
     // The arena frees nothing within a step, so its use now is its peak; the scratch tapes'
     // peaks add up (a nested one is in use while its parent is).
-    bytes[on] = double(t.arena().high_water() + recompute_scratch_bytes());
+    bytes[on] = double(t.arena().high_water() + scratch_tape_bytes());
     t.reset();
   }
   MESSAGE("tape bytes per step: ", bytes[0], " without recompute, ", bytes[1], " with");
   CHECK(bytes[1] < 0.6 * bytes[0]);
-  recompute_release_scratch();
+  release_scratch_tapes();
 }
 
 TEST_CASE("recompute: evaluation and recurrent mode give the same outputs as without") {
@@ -253,5 +254,6 @@ TEST_CASE("recompute: names, reports and errors are those of the block without i
     make_model("\n  - token_embedding: {}\n  - attention: {plugin: linear, options: {feature_map: favor, redraw: true}, "
                "recompute: true}");
   });
-  CHECK(favor.find("exp.yaml:5:16: recompute: attn (plugin 'linear', feature_map: favor) draws new random") == 0);
+  CHECK(favor.find("exp.yaml:5:16: recompute: true runs the block's forward again in the backward, but attn (plugin "
+                   "'linear', feature_map: favor) draws new random") == 0);
 }

@@ -23,6 +23,7 @@
 #include "gradcheck.h"
 #include "model.h"
 #include "plugin_loader.h"
+#include "scratch_tape.h"
 
 using namespace na;
 using namespace na::testing;
@@ -241,7 +242,7 @@ Peak peak_tape_bytes(int64_t n, bool reversible) {
       p.outer = std::max(p.outer, tape().arena().bytes_in_use());
       tape().reset();
     }
-    p.scratch = reversible_scratch_bytes();
+    p.scratch = scratch_tape_capacity();
   }).join();
   return p;
 }
