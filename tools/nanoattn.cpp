@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <new>
+#include <string>
 
 #include "commands.h"
 #include "dist/comm.h"
@@ -14,6 +15,9 @@ int run(CLI::App& app, int argc, char** argv) {
   try {
     na::init_comm();  // MPI under mpirun, before the stop handlers so ours are the ones installed
     na::install_stop_handlers();  // every command stops cleanly on Ctrl-C / SIGTERM
+    // Every rank would run any other command in full, writing the same files.
+    NA_CHECK(na::comm().size() == 1 || (argc > 1 && std::string(argv[1]) == "run"), "mpirun",
+             "only `nanoattn run` trains data-parallel: start other commands without mpirun");
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
