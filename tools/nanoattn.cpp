@@ -22,7 +22,7 @@ int run(CLI::App& app, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const na::Stopped& e) {
-    std::fprintf(stderr, "nanoattn: %s\n", e.what());
+    if (na::comm().leader()) std::fprintf(stderr, "nanoattn: %s\n", e.what());  // an agreed stop: said once
     return e.exit_code();
   } catch (const na::Error& e) {
     std::fprintf(stderr, "nanoattn: error: %s\n", e.what());

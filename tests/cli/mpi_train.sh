@@ -2,7 +2,7 @@
 # Data-parallel training under Open MPI: `mpirun -np 2 nanoattn run` gives bitwise the
 # checkpoint (parameters and optimizer state) and the training metrics of one process with the
 # same train.micro_batches, with dropout on; a run stopped by one process continues under two
-# ranks (and the reverse) to the same bits; K that 2 ranks cannot share, or that does not divide
+# ranks (and the reverse) to the same bits; distillation too; K that 2 ranks cannot share, or that does not divide
 # the batch, is refused naming train.micro_batches. Exit 77 (skipped) without mpirun.
 # Usage: mpi_train.sh <nanoattn binary>
 set -euo pipefail
@@ -63,6 +63,15 @@ grep -q '"finished": false' b/tiny/main/summary.json || fail "the time guard did
 run1 b --resume
 same one b
 echo "stopped and resumed across 1 and 2 ranks: bitwise the uninterrupted run"
+
+# Distillation from a live teacher (top-k rows): each rank predicts its own micro-batches' rows.
+distill=(--set train.windows=aligned --set "train.distill.teacher=$work/one/tiny/main/checkpoint.h5"
+         --set train.distill.alpha=0.5 --set train.distill.top_k=3)
+run1 d1 "${distill[@]}"
+run2 d2 "${distill[@]}"
+same d1 d2
+[ "$(grep -o '"ce": [^,]*' d1/tiny/main/metrics.jsonl)" = "$(grep -o '"ce": [^,]*' d2/tiny/main/metrics.jsonl)" ] \
+  || fail "the distillation ce differs between 1 and 2 ranks"
 
 # (c) refusals, naming the key.
 if "${mpi[@]}" "$nanoattn" run exp.yaml --out c1 > c1.log 2>&1; then fail "K = 1 on 2 ranks was accepted"; fi

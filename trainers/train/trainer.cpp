@@ -291,6 +291,7 @@ class Session {
     if (const int sig = comm_.size() > 1 ? stop_sig_ : stop_signal()) {
       save();
       progress.finish();
+      if (comm_.size() > 1) comm_.barrier();  // the others end the job only after this save
       throw Stopped(sig, cat("stopped by ", signal_name(sig), " at step ", step_));  // train_run says what is kept
     }
     if (stopped_early)
@@ -345,7 +346,10 @@ class Session {
       if (cfg_.eval.every > 0 && step_ % cfg_.eval.every == 0 && step_ < t.steps) share_best();
     }
     summary_.steps = step_;
-    if (stop_sig_) throw Stopped(stop_sig_, cat("stopped by ", signal_name(stop_sig_), " at step ", step_));
+    if (stop_sig_) {
+      comm_.barrier();  // rank 0 has saved: ending the job now loses nothing
+      throw Stopped(stop_sig_, cat("stopped by ", signal_name(stop_sig_), " at step ", step_));
+    }
     return summary_;
   }
 
