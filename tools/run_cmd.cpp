@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "dist/comm.h"
 #include "dump/kl.h"
 #include "experiment/experiment.h"
 #include "metrics/progress.h"
@@ -14,6 +15,7 @@
 #include "train/predictions.h"
 #include "train/saved_run.h"
 #include "train/summary_table.h"
+#include "train/train_step.h"
 #include "train/trainer.h"
 #include "util/files.h"
 #include "util/folder_lock.h"
@@ -155,6 +157,7 @@ void run_experiment(const RunArgs& a) {
              "run '", r->name, "': train.seq_len ", r->train.seq_len, " / eval.seq_len ", r->eval_seq_len(),
              " exceed model.max_len ", probe.dims().max_len);
     check_training_memory(*r, probe);
+    check_micro_batches(r->train, comm().size(), r->where);
     const bool ref_selected =
         std::any_of(runs.begin(), runs.end(), [&](const RunConfig* o) { return o->name == r->compare_to; });
     const std::string ref_dump = run_dump_path((exp_dir / r->compare_to).string(), "val");
@@ -162,7 +165,9 @@ void run_experiment(const RunArgs& a) {
              "' compares to '", r->compare_to, "', which --only leaves out and which has no dump yet (", ref_dump,
              "): add --only ", r->compare_to);
   }
-  const std::vector<FolderLock> locks = claim_run_folders(a, exp_dir, runs, res);
+  // Under mpirun rank 0 alone owns and writes the run folders; the other ranks only train.
+  const bool leader = comm().leader();
+  const std::vector<FolderLock> locks = leader ? claim_run_folders(a, exp_dir, runs, res) : std::vector<FolderLock>();
   for (const RunConfig* r : runs) {
     const fs::path dir = exp_dir / r->name;
     NA_CHECK(a.resume || a.overwrite || !fs::exists(dir / "checkpoint.h5"), dir.string(),
@@ -172,7 +177,7 @@ void run_experiment(const RunArgs& a) {
   std::vector<RunSummary> done;
   for (const RunConfig* r : runs) {
     const fs::path dir = exp_dir / r->name;
-    if (a.overwrite && !a.resume) {
+    if (leader && a.overwrite && !a.resume) {
       fs::remove(dir / "checkpoint.h5");
       fs::remove(dir / "summary.json");
     }
@@ -184,9 +189,9 @@ void run_experiment(const RunArgs& a) {
       NA_CHECK(changes.empty(), dir.string(), "run ", r->name, " finished with other settings (", changes,
                "): pass --overwrite to train it again with these, or use a new --out folder");
       if (s.finished) {
-        std::fprintf(stderr, "run %s: already finished (%s), skipped\n", r->name.c_str(), dir.c_str());
+        if (leader) std::fprintf(stderr, "run %s: already finished (%s), skipped\n", r->name.c_str(), dir.c_str());
         const std::string dump = run_dump_path(dir.string(), "val");
-        if (dump_val && !fs::exists(dump))
+        if (leader && dump_val && !fs::exists(dump))
           dump_val_from_checkpoint((dir / "checkpoint.h5").string(), dump, res.corpus(r->data),
                                    a.allow_plugin_change);
         done.push_back(s);
@@ -202,6 +207,7 @@ void run_experiment(const RunArgs& a) {
     opt.allow_plugin_change = a.allow_plugin_change;
     done.push_back(train_run(*r, res.corpus(r->data), res.plugins(r->plugin_paths), opt));
   }
+  if (!leader) return;
   compare_runs(exp_dir, runs, done);
   ensure_folder(exp_dir.string(), "--out");
   const std::string table = summary_markdown(exp.name, done);
@@ -226,7 +232,7 @@ void add_run_command(CLI::App& app) {
                 "resume even if an attention plugin's .so differs from the one the checkpoint was trained with "
                 "(recorded in summary.json)");
   cmd->callback([a] {
-    print_blas_kernels();
+    if (comm().leader()) print_blas_kernels();
     run_experiment(*a);
   });
 }

@@ -13,6 +13,7 @@ packages=(
   doctest-dev               # tests
   libcli11-dev              # the nanoattn command line
   nlohmann-json3-dev        # JSON outputs (--json, summary.json) and resumed metrics.jsonl
+  libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N nanoattn run); optional to build
   python3-h5py python3-numpy python3-matplotlib  # analysis scripts (/usr/bin/python3)
   bible-kjv                 # the `kjv` corpus, built offline from its `bible` command
 )

@@ -19,6 +19,8 @@
 #include "train/saved_run.h"
 #include "train/teacher.h"
 #include "train/trainer.h"
+#include "train/train_step.h"
+#include "model.h"
 
 namespace fs = std::filesystem;
 using namespace na;
@@ -309,4 +311,35 @@ TEST_CASE("distillation errors name the file, the key, both values and the fix")
   CHECK(e.find("'teacher' is required") != std::string::npos);
   e = error_of([&] { w.config(1, 2, cat("windows: sideways")); });
   CHECK(e.find("windows") != std::string::npos);
+}
+
+TEST_CASE("train.micro_batches with a teacher: each micro-batch gets its own rows (the loss of K = 1, to rounding)") {
+  Fixture& f = fixture();
+  const Workspace& w = f.w;
+  static PluginRegistry plugins;
+  for (const std::string& teacher : {f.ck, f.dump}) {
+    CAPTURE(teacher);
+    RunConfig cfg = w.config(6, 2, distill(teacher, 0.5, 5));
+    cfg.model["blocks"][3]["residual"]["body"][1]["dropout"]["p"] = 0.0;  // the masks differ with K > 1
+    const Corpus corpus = load_corpus(cfg.data);
+    std::unique_ptr<Teacher> t = open_teacher(cfg, corpus.tokenizer, corpus.train);
+    Batcher batcher(corpus.train, 6, 0, Windows::Aligned);
+    const Batch batch = batcher.next(cfg.train.batch_size, cfg.train.seq_len);
+    const TeacherRows rows = t->predict(batch);
+    std::vector<StepResult> r;
+    for (int64_t K : {1, 2, 4}) {
+      TrainConfig tc = cfg.train;
+      tc.micro_batches = K;
+      Model model(cfg.model, cfg.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, cfg.seed);
+      std::vector<Parameter*> params = model.params().all();
+      auto optimizer = make_optimizer(tc, params);
+      r.push_back(train_step(model, params, *optimizer, tc, batch, 1, tc.lr, &rows));
+    }
+    for (size_t i = 1; i < r.size(); ++i) {
+      CAPTURE(i);
+      CHECK(r[i].loss == doctest::Approx(r[0].loss).epsilon(1e-6));
+      CHECK(r[i].ce == doctest::Approx(r[0].ce).epsilon(1e-6));
+      CHECK(r[i].grad_norm == doctest::Approx(r[0].grad_norm).epsilon(1e-5));
+    }
+  }
 }

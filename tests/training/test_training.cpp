@@ -19,6 +19,8 @@
 #include "plugin_loader.h"
 #include "train/evaluate.h"
 #include "train/saved_run.h"
+#include "train/train_step.h"
+#include "model.h"
 #include "train/trainer.h"
 #include "trainers/event_reader.h"
 
@@ -43,7 +45,7 @@ struct Workspace {
   }
   ~Workspace() { fs::remove_all(dir); }
 
-  RunConfig config(const std::string& plugin, int64_t steps, int64_t threads = 0) const {
+  RunConfig config(const std::string& plugin, int64_t steps, int64_t threads = 0, double dropout = 0.1) const {
     const std::string yaml = cat(R"(
 experiment: t
 run: r
@@ -57,7 +59,7 @@ model:
     - token_embedding: {}
     - positional: {kind: learned}
     - residual: {body: [{attention: {plugin: )", plugin, R"(, n_heads: 2}}]}
-    - residual: {norm_name: ln2, body: [{feed_forward: {mult: 2}}, {dropout: {p: 0.1}}]}
+    - residual: {norm_name: ln2, body: [{feed_forward: {mult: 2}}, {dropout: {p: )", dropout, R"(}}]}
     - layernorm: {name: ln_f}
     - lm_head: {tied_to: tok}
 train: {steps: )", steps, R"(, batch_size: 4, seq_len: 16, lr: 0.03, warmup: 2, label_smoothing: 0.05}
@@ -357,4 +359,40 @@ TEST_CASE("a trained linear model gives the same bits per character as an RNN") 
   SavedRun soft = load_saved_run((w.dir / "soft" / "checkpoint.h5").string());
   CHECK_THROWS_WITH_AS(evaluate(*soft.model, corpus.val, 16, 8, EvalMode::Recurrent),
                        doctest::Contains("softmax"), Error);
+}
+
+TEST_CASE("train.micro_batches: K micro-batches give the whole batch's loss and gradient, up to rounding") {
+  Workspace w;
+  static PluginRegistry plugins;
+  const RunConfig cfg = w.config("linear", 2, 0, /*dropout=*/0.0);  // masks differ with K > 1
+  const Corpus corpus = load_corpus(cfg.data);
+  Batcher batcher(corpus.train, 5);
+  const Batch batch = batcher.next(cfg.train.batch_size, cfg.train.seq_len);
+  std::vector<StepResult> r;
+  for (int64_t K : {1, 2, 4}) {
+    TrainConfig t = cfg.train;
+    t.micro_batches = K;
+    Model model(cfg.model, cfg.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, cfg.seed);
+    std::vector<Parameter*> params = model.params().all();
+    auto optimizer = make_optimizer(t, params);
+    r.push_back(train_step(model, params, *optimizer, t, batch, 7, t.lr));
+  }
+  for (size_t i = 1; i < r.size(); ++i) {
+    CAPTURE(i);
+    CHECK(r[i].loss == doctest::Approx(r[0].loss).epsilon(1e-6));
+    CHECK(r[i].grad_norm == doctest::Approx(r[0].grad_norm).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("train.micro_batches must divide train.batch_size, and be a multiple of the MPI ranks") {
+  Workspace w;
+  RunConfig cfg = w.config("linear", 2);
+  YAML::Node n = YAML::Load(cfg.resolved_text());
+  n["train"]["micro_batches"] = 3;
+  CHECK_THROWS_WITH_AS(parse_run(n, "test", w.dir.string()),
+                       doctest::Contains("train.micro_batches 3 does not divide train.batch_size 4"), Error);
+  cfg.train.micro_batches = 2;
+  CHECK_NOTHROW(check_micro_batches(cfg.train, 2, "test"));
+  CHECK_THROWS_WITH_AS(check_micro_batches(cfg.train, 4, "test"),
+                       doctest::Contains("set train.micro_batches to a multiple of 4"), Error);
 }

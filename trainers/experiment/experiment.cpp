@@ -99,6 +99,10 @@ TrainConfig parse_train(YamlSection s, const std::string& dir) {
   t.steps = s.get_int("steps", t.steps, 1);
   t.batch_size = s.get_int("batch_size", t.batch_size, 1);
   t.seq_len = s.get_int("seq_len", t.seq_len, 1);
+  t.micro_batches = s.get_int("micro_batches", t.micro_batches, 1);
+  NA_CHECK(t.batch_size % t.micro_batches == 0, s.at("micro_batches"), "train.micro_batches ", t.micro_batches,
+           " does not divide train.batch_size ", t.batch_size, ": each micro-batch has batch_size / micro_batches "
+           "rows; choose a divisor of the batch size");
   t.optimizer = s.get_choice("optimizer", t.optimizer, {"adamw", "sgd"});
   t.lr = s.get_real("lr", t.lr, 0.0, 1e3);
   t.min_lr_ratio = s.get_real("min_lr_ratio", t.min_lr_ratio, 0.0, 1.0);
@@ -379,6 +383,7 @@ YAML::Node RunConfig::resolved() const {
   t["steps"] = train.steps;
   t["batch_size"] = train.batch_size;
   t["seq_len"] = train.seq_len;
+  if (train.micro_batches != 1) t["micro_batches"] = train.micro_batches;  // only when set: older runs compare equal
   t["optimizer"] = train.optimizer;
   t["lr"] = real(train.lr);
   t["min_lr_ratio"] = real(train.min_lr_ratio);

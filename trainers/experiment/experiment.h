@@ -40,6 +40,10 @@ struct DistillConfig {
 
 struct TrainConfig {
   int64_t steps = 1000, batch_size = 16, seq_len = 256;
+  // The batch as this many micro-batches of batch_size / micro_batches rows, each with its own
+  // forward + backward, their gradients summed in a fixed order (gradient accumulation; under
+  // mpirun the ranks share them, bitwise as one process). 1: one forward over the whole batch.
+  int64_t micro_batches = 1;
   std::string optimizer = "adamw";  // adamw | sgd
   double lr = 1e-3, min_lr_ratio = 0.1;
   int64_t warmup = 100;

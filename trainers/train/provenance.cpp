@@ -4,6 +4,7 @@
 
 #include <ctime>
 
+#include "dist/comm.h"
 #include "git_commit.h"
 #include "nanoattn/blas.h"
 #include "nanoattn/version.h"
@@ -30,7 +31,7 @@ std::string utc_now() {
 }  // namespace
 
 Provenance current_provenance() {
-  return {NANOATTN_VERSION, NANOATTN_GIT_COMMIT, host_name(), utc_now(), blas_kernels()};
+  return {NANOATTN_VERSION, NANOATTN_GIT_COMMIT, host_name(), utc_now(), blas_kernels(), comm().size()};
 }
 
 YAML::Node provenance_yaml(const Provenance& p) {
@@ -40,6 +41,7 @@ YAML::Node provenance_yaml(const Provenance& p) {
   n["host"] = p.host;
   n["started_utc"] = p.started_utc;
   n["blas_kernels"] = p.blas_kernels;
+  n["ranks"] = p.ranks;
   return n;
 }
 
@@ -48,7 +50,8 @@ nlohmann::json provenance_json(const Provenance& p) {
           {"git_commit", p.git_commit},
           {"host", p.host},
           {"started_utc", p.started_utc},
-          {"blas_kernels", p.blas_kernels}};
+          {"blas_kernels", p.blas_kernels},
+          {"ranks", p.ranks}};
 }
 
 }  // namespace na

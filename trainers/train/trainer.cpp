@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iomanip>
 #include <set>
+#include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "checkpoint/checkpoint.h"
 #include "data/batcher.h"
 #include "data/sha256.h"
+#include "dist/comm.h"
 #include "metrics/metrics_log.h"
 #include "metrics/progress.h"
 #include "cost_model.h"
@@ -174,7 +176,7 @@ namespace {
 class Session {
  public:
   Session(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins, const TrainOptions& opt)
-      : cfg_(cfg), corpus_(corpus), plugins_(plugins), opt_(opt),
+      : cfg_(cfg), corpus_(corpus), plugins_(plugins), opt_(opt), comm_(na::comm()),
         model_(cfg.model, cfg.where, static_cast<int64_t>(corpus.tokenizer.size()), plugins, cfg.seed),
         params_(model_.params().all()),
         optimizer_(make_optimizer(cfg.train, params_)),
@@ -194,6 +196,9 @@ class Session {
   }
 
   RunSummary run() {
+    // Rank 0 has removed what --overwrite removes before any rank looks for a checkpoint.
+    if (comm_.size() > 1) comm_.barrier();
+    if (!comm_.leader()) return follow();
     const auto session_start = Clock::now();
     fs::create_directories(opt_.run_dir);
     remove_stale_temp_files();
@@ -235,14 +240,11 @@ class Session {
         summary_.steps = step_;
         return summary_;
       }
-      // Checked here rather than after the evaluation, so a run resumed from the checkpoint
-      // written at that evaluation stops too.
-      if (t.patience > 0 && best_step_ >= 0 && step_ % cfg_.eval.every == 0 &&
-          (step_ - best_step_) / cfg_.eval.every >= t.patience) {
+      if (patience_over()) {
         out_of_patience = true;
         break;
       }
-      if (stop_signal() || (t.time_limit > 0 && train_seconds_ >= t.time_limit)) {
+      if (stop_agreed()) {
         stopped_early = true;
         break;
       }
@@ -278,14 +280,18 @@ class Session {
         last_iv = std::exchange(iv, Interval());
       }
       const bool eval_now = cfg_.eval.every > 0 && step_ % cfg_.eval.every == 0 && step_ < t.steps;
-      if (eval_now) validate(metrics, progress);
+      if (eval_now) {
+        validate(metrics, progress);
+        share_best();
+      }
       if ((t.checkpoint_every > 0 && step_ % t.checkpoint_every == 0 && step_ < t.steps) || eval_now) save();
     }
     summary_.steps = step_;
     summary_.finished = step_ >= t.steps || out_of_patience;
-    if (const int sig = stop_signal()) {
+    if (const int sig = comm_.size() > 1 ? stop_sig_ : stop_signal()) {
       save();
       progress.finish();
+      if (comm_.size() > 1) comm_.barrier();  // the others end the job only after this save
       throw Stopped(sig, cat("stopped by ", signal_name(sig), " at step ", step_));  // train_run says what is kept
     }
     if (stopped_early)
@@ -329,6 +335,53 @@ class Session {
   }
 
  private:
+  // Ranks other than 0: the same steps and decisions as rank 0, without files or output.
+  RunSummary follow() {
+    if (opt_.resume && fs::exists(ck_path_)) restore();
+    const TrainConfig& t = cfg_.train;
+    while (step_ < t.steps) {
+      if ((opt_.stop_at_step > 0 && step_ >= opt_.stop_at_step) || patience_over() || stop_agreed()) break;
+      train_step(schedule_.lr(step_));
+      ++step_;
+      if (cfg_.eval.every > 0 && step_ % cfg_.eval.every == 0 && step_ < t.steps) share_best();
+    }
+    summary_.steps = step_;
+    if (stop_sig_) {
+      comm_.barrier();  // rank 0 has saved: ending the job now loses nothing
+      throw Stopped(stop_sig_, cat("stopped by ", signal_name(stop_sig_), " at step ", step_));
+    }
+    return summary_;
+  }
+
+  // train.patience: checked before a step rather than after the evaluation, so a run resumed
+  // from the checkpoint written at that evaluation stops too.
+  bool patience_over() const {
+    const TrainConfig& t = cfg_.train;
+    return t.patience > 0 && best_step_ >= 0 && step_ % cfg_.eval.every == 0 &&
+           (step_ - best_step_) / cfg_.eval.every >= t.patience;
+  }
+
+  // Whether to stop before the next step: a signal (on any rank) or time_limit (as rank 0
+  // measures it), one decision for all ranks so none waits for the others. stop_sig_: the signal.
+  bool stop_agreed() {
+    const TrainConfig& t = cfg_.train;
+    const bool late = comm_.leader() && t.time_limit > 0 && train_seconds_ >= t.time_limit;
+    int64_t v = int64_t{stop_signal()} * 2 + (late ? 1 : 0);
+    if (comm_.size() > 1) v = comm_.max(v);
+    stop_sig_ = static_cast<int>(v / 2);
+    return v != 0;
+  }
+
+  // After a scheduled evaluation (rank 0's): the best so far, for patience, on every rank.
+  void share_best() {
+    if (comm_.size() == 1) return;
+    comm_.broadcast(&best_step_, 1);
+    double bits[2] = {summary_.best_val_bits, summary_.val_bits};
+    comm_.broadcast(bits, 2);
+    summary_.best_val_bits = bits[0];
+    summary_.val_bits = bits[1];
+  }
+
   // Logging only: what the steps since the last training record did.
   struct Interval {
     int64_t steps = 0, clipped = 0;
@@ -426,10 +479,12 @@ class Session {
   double train_step(double lr) {
     const Batch batch = batcher_.next(cfg_.train.batch_size, cfg_.train.seq_len);
     const uint64_t dropout_key = Rng::mix(cfg_.seed ^ 0x64726f70ULL, static_cast<uint64_t>(step_));  // "drop"
+    // Every rank draws the whole batch (the same data and cursor) and trains on its share.
+    Comm* dist = comm_.size() > 1 ? &comm_ : nullptr;
     TeacherRows teacher_rows;
-    if (teacher_) teacher_rows = teacher_->predict(batch);
+    if (teacher_) teacher_rows = teacher_->predict(rank_rows(batch, dist));
     const StepResult r = na::train_step(model_, params_, *optimizer_, cfg_.train, batch, dropout_key, lr,
-                                        teacher_ ? &teacher_rows : nullptr);
+                                        teacher_ ? &teacher_rows : nullptr, dist);
     if (teacher_) interval_ce_ += r.ce;
     if (!std::isfinite(r.loss))
       throw Error(cfg_.name, cat("the training loss is ", r.loss, " at step ", step_,
@@ -512,6 +567,8 @@ class Session {
   const Corpus& corpus_;
   const PluginRegistry& plugins_;
   const TrainOptions& opt_;
+  Comm& comm_;  // the ranks of an mpirun job; rank 0 alone writes the run's files
+  int stop_sig_ = 0;  // the signal all ranks agreed to stop on (stop_agreed)
   Model model_;
   std::vector<Parameter*> params_;
   std::unique_ptr<Optimizer> optimizer_;
@@ -542,7 +599,13 @@ class Session {
 
 RunSummary train_run(const RunConfig& cfg, const Corpus& corpus, const PluginRegistry& plugins,
                      const TrainOptions& opt) {
-  set_num_threads(static_cast<int>(cfg.threads));
+  // N ranks on one machine share its cores unless `threads` says otherwise.
+  const int ranks_here = local_ranks();
+  const int threads = cfg.threads > 0 || ranks_here == 1
+                          ? static_cast<int>(cfg.threads)
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks_here);
+  set_num_threads(threads);
+  check_micro_batches(cfg.train, comm().size(), cfg.where);
   Session session(cfg, corpus, plugins, opt);
   try {
     return session.run();
