@@ -81,7 +81,7 @@ nlohmann::json bench_child(const TrainBenchArgs& a, const std::string& run, cons
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The tape memory a step needs: the peak bytes in use of the tape's arena and of the scratch
-// tapes of recomputed blocks (recompute: true), and what their arenas hold (whole chunks).
+// tapes (recomputed blocks, reversible stacks), and what their arenas hold (whole chunks).
 struct TapeMemory {
   double arena_mib, scratch_mib, held_mib;
   double total() const { return arena_mib + scratch_mib; }
@@ -177,7 +177,7 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
                       {"steps", a.steps}, {"tokens_per_s", t.tokens_per_s}, {"step_median_s", t.step_median_s},
                       {"peak_rss_mib", peak_rss_mib()}, {"tape_mib", mem.held_mib},
                       {"tape_peak_mib", mem.total()}, {"tape_arena_peak_mib", mem.arena_mib},
-                      {"recompute_scratch_peak_mib", mem.scratch_mib},
+                      {"scratch_peak_mib", mem.scratch_mib},
                       {"sgemm_gflops", gflops}, {"openblas_kernels", blas_kernels()}, {"model_gflops", model_gflops},
                       {"mfu", model_gflops / gflops}};
   if (!a.json) {
@@ -187,7 +187,7 @@ nlohmann::json bench_run(const RunConfig& r, const TrainBenchArgs& a) {
                 (long long)a.steps);
     std::printf("  tokens/s      %.0f\n  step median   %.1f ms\n  peak RSS      %.0f MiB\n", t.tokens_per_s,
                 t.step_median_s * 1e3, peak_rss_mib());
-    std::printf("  tape peak     %.1f MiB (tape %.1f + recompute scratch %.1f): values and gradients of a step; "
+    std::printf("  tape peak     %.1f MiB (tape %.1f + scratch tapes %.1f): values and gradients of a step; "
                 "arenas hold %.0f MiB\n", mem.total(), mem.arena_mib, mem.scratch_mib, mem.held_mib);
     std::printf("  sgemm         %.1f GFLOP/s (OpenBLAS %s kernels, measured now, all threads)\n", gflops,
                 blas_kernels().c_str());
