@@ -14,6 +14,7 @@
 #include "plugin_loader.h"
 #include "recompute.h"
 #include "scratch_tape.h"
+#include "error_of.h"
 
 using namespace na;
 using na::testing::random_tensor;
@@ -99,15 +100,6 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 std::unique_ptr<Model> make_model(const std::string& blocks, int64_t d_model = kC, int64_t max_len = kT) {
   return std::make_unique<Model>(YAML::Load(cat("d_model: ", d_model, "\nmax_len: ", max_len, "\nblocks:", blocks)),
                                  "exp.yaml", kVocab, plugins(), 11);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "gradcheck.h"
 #include "model.h"
 #include "plugin_loader.h"
+#include "error_of.h"
 
 using namespace na;
 
@@ -120,15 +121,6 @@ double recurrent_vs_parallel(const Variant& v, RecurrentRun* out = nullptr) {
   CHECK(r.bytes_after_1 == r.bytes_after_T);
   if (out) *out = r;
   return rel_diff(r.logits, want);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

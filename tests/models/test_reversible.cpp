@@ -24,6 +24,7 @@
 #include "model.h"
 #include "plugin_loader.h"
 #include "scratch_tape.h"
+#include "error_of.h"
 
 using namespace na;
 using namespace na::testing;
@@ -131,15 +132,6 @@ double reversible_vs_stored(const Stack& st) {
     worst = std::max(worst, rel_diff(rev.grads[i], ref.grads[i]));
   }
   return worst;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -22,20 +22,12 @@
 #include "io/h5.h"
 #include "nanoattn/error.h"
 #include "scratch_dir.h"
+#include "error_of.h"
 
 using namespace na;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

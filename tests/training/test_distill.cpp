@@ -21,6 +21,7 @@
 #include "train/trainer.h"
 #include "train/train_step.h"
 #include "model.h"
+#include "error_of.h"
 
 namespace fs = std::filesystem;
 using namespace na;
@@ -121,15 +122,6 @@ bool same_optimizer_state(const std::string& a_path, const std::string& b_path) 
 
 std::string distill(const std::string& teacher, double alpha = 0.5, int64_t top_k = 0) {
   return cat("windows: aligned, distill: {teacher: ", teacher, ", alpha: ", alpha, ", temperature: 2.0, top_k: ", top_k, "}");
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // One teacher (trained once) and its dumps, shared by the cases below.
