@@ -63,7 +63,10 @@ void run_task(StudyPlan& plan, int64_t wave, int64_t task) {
   if (report) plan.write_manifest();  // the report reads it; other tasks leave it alone (no races)
   std::vector<Job> one{job};
   const auto problems = run_jobs(one, 1, program_path(), [&](const JobEvent& e) {
-    const char* what = e.kind == JobEvent::Started ? "start" : e.kind == JobEvent::Skipped ? "had  " : e.kind == JobEvent::Finished ? "done " : "FAIL ";
+    const char* what = e.kind == JobEvent::Started    ? "start"
+                       : e.kind == JobEvent::Skipped  ? "had  "
+                       : e.kind == JobEvent::Finished ? "done "
+                                                      : "FAIL ";
     std::fprintf(stderr, "%s %s%s\n", what, job.name.c_str(), e.message.empty() ? "" : (": " + e.message).c_str());
   });
   if (report) plan.write_manifest();
