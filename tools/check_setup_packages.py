@@ -15,6 +15,7 @@ Each is mapped to its package with `dpkg -S`. A package is covered when setup.sh
 a listed package pulls it in (Depends and Pre-Depends, recursively, as installed here: what apt
 installs with --no-install-recommends), or when it is part of a minimal Debian 12 (the
 Essential packages and what they need, plus apt, and git that cloned the repository).
+Packages of optional features (OPTIONAL below) that are not installed are not required.
 Exit status 1 names each package that is not covered and one file that needs it.
 """
 import argparse
@@ -29,6 +30,10 @@ import sys
 PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_EXTRAS = ["apt", "git"]  # a minimal root has apt; the newcomer cloned with git
 PYTHON = "/usr/bin/python3"   # what the scripts run with (the python3 on PATH may be another)
+# Optional features: setup.sh installs them, but nanoattn builds and passes its tests without
+# them (CMake finds them or not; the tests that need them are registered only when found). On a
+# machine without them, their packages and the programs they bring are not required.
+OPTIONAL = {"libopenmpi-dev": (), "openmpi-bin": ("mpirun",)}  # data-parallel training
 
 
 def setup_packages(setup_sh):
@@ -120,9 +125,10 @@ def python_module_paths():
     return paths, missing
 
 
-def program_paths():
+def program_paths(absent_optional=()):
     """Programs named in the sources the precise way: `command -v NAME` (a check before use)
-    and absolute paths such as /usr/bin/python3 or a #! line."""
+    and absolute paths such as /usr/bin/python3 or a #! line. Programs of optional packages that
+    are not installed (`absent_optional`) are not required."""
     names = {}
     for src in sum((project_files(e) for e in (".sh", ".py", ".cpp", ".h", ".cmake", "CMakeLists.txt")), []):
         if os.path.samefile(src, __file__):
@@ -135,7 +141,7 @@ def program_paths():
         path = name if name.startswith("/") else shutil.which(name)
         if path and os.path.exists(path):
             paths.append((path, f"program '{name}', run by {src}"))
-        else:
+        elif not any(name in OPTIONAL[p] for p in absent_optional):
             problems.append(f"program '{name}' (run by {src}) is not installed here")
     return paths, problems
 
@@ -216,8 +222,10 @@ def main():
         sys.exit(f"{a.build}: no CMakeCache.txt; configure and build first (cmake -S . -B {a.build} && "
                  f"cmake --build {a.build})")
 
+    pkgs, provides = installed_packages()
+    absent_optional = [p for p in OPTIONAL if p not in pkgs]
     py_paths, problems = python_module_paths()
-    prog_paths, missing = program_paths()
+    prog_paths, missing = program_paths(absent_optional)
     problems += missing
     used = cmake_cache_paths(a.build) + compiler_dependency_paths(a.build) + linked_library_paths(a.build) \
         + py_paths + prog_paths
@@ -226,9 +234,9 @@ def main():
         why.setdefault(path, reason)
     owner = owners(list(why))
 
-    pkgs, provides = installed_packages()
     listed = setup_packages(a.setup)
-    problems += [f"{a.setup} lists '{p}', which is not installed here: run it" for p in listed if p not in pkgs]
+    problems += [f"{a.setup} lists '{p}', which is not installed here: run it" for p in listed
+                 if p not in pkgs and p not in absent_optional]
     base = closure([p for p, info in pkgs.items() if info["essential"]] + BASE_EXTRAS, pkgs, provides)
     covered = closure(listed, pkgs, provides) | base
 
