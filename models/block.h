@@ -58,8 +58,9 @@ class Block {
 
   // Recurrent mode (see recurrent.h). Position-wise blocks need neither: their forward on
   // T == 1 is their step. Why this block cannot run token by token ("" if it can), naming
-  // its path; containers ask their children.
-  virtual std::string recurrent_unsupported() const { return ""; }
+  // its path; containers ask their children. kv_cache_ok: a state that grows with the tokens
+  // (an attention's KV cache) is acceptable; otherwise only constant-memory (RNN) states are.
+  virtual std::string recurrent_unsupported(bool /*kv_cache_ok*/) const { return ""; }
   // Adds this block's states to `state`, one per application, in the order forward() will
   // take them (containers recurse in their forward order).
   virtual void init_state(RecurrentState& /*state*/) const {}

@@ -87,7 +87,13 @@ Var Model::forward(std::span<const int32_t> ids, int64_t B, int64_t T, const For
 std::string Model::recurrent_unsupported() const {
   if (!dims_.causal)
     return "the model is bidirectional (causal: false): an RNN sees only the tokens so far";
-  return na::recurrent_unsupported(blocks_);
+  return na::recurrent_unsupported(blocks_, /*kv_cache_ok=*/false);
+}
+
+std::string Model::generation_unsupported() const {
+  if (!dims_.causal)
+    return "the model is bidirectional (causal: false): generation sees only the tokens so far";
+  return na::recurrent_unsupported(blocks_, /*kv_cache_ok=*/true);
 }
 
 ModelAnatomy Model::anatomy() const {
@@ -100,6 +106,15 @@ std::unique_ptr<RecurrentState> Model::begin_recurrent(int64_t batch) const {
   const std::string why = recurrent_unsupported();
   NA_CHECK(why.empty(), "model", "cannot run token by token: ", why);
   NA_CHECK(batch >= 1, "model", "begin_recurrent: batch must be >= 1, got ", batch);
+  auto state = std::make_unique<RecurrentState>(batch);
+  init_states(blocks_, *state);
+  return state;
+}
+
+std::unique_ptr<RecurrentState> Model::begin_generation(int64_t batch) const {
+  const std::string why = generation_unsupported();
+  NA_CHECK(why.empty(), "model", "cannot generate token by token: ", why);
+  NA_CHECK(batch >= 1, "model", "begin_generation: batch must be >= 1, got ", batch);
   auto state = std::make_unique<RecurrentState>(batch);
   init_states(blocks_, *state);
   return state;

@@ -67,6 +67,14 @@ class Model {
   // tape().reset(), which the caller should do after every token (the state survives it).
   Var step(std::span<const int32_t> ids, RecurrentState& state) const;
 
+  // ---- generation, token by token, with RNN states or KV caches (inference only) ----
+  // Like recurrent_unsupported, but attentions with a KV cache (capability kv_cache, e.g.
+  // softmax) are accepted too: their state grows with the tokens seen (RecurrentState::bytes).
+  std::string generation_unsupported() const;
+  // A fresh state for `batch` sequences at position 0, stepped by step(); throws with
+  // generation_unsupported(). Learned positions still end at max_len (step says so).
+  std::unique_ptr<RecurrentState> begin_generation(int64_t batch) const;
+
   // What a forward pass computes per token (for the cost model): matrix weights and attention
   // layers, once per application.
   ModelAnatomy anatomy() const;

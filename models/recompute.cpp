@@ -49,7 +49,7 @@ class Recompute : public Block {
     return out;
   }
 
-  std::string recurrent_unsupported() const override { return inner_->recurrent_unsupported(); }
+  std::string recurrent_unsupported(bool kv_cache_ok) const override { return inner_->recurrent_unsupported(kv_cache_ok); }
   void init_state(RecurrentState& state) const override { inner_->init_state(state); }
   void describe(ModelAnatomy& a) const override { inner_->describe(a); }
 

@@ -27,9 +27,9 @@ void RecurrentState::end_step() {
   ++pos_;
 }
 
-std::string recurrent_unsupported(const std::vector<std::unique_ptr<Block>>& blocks) {
+std::string recurrent_unsupported(const std::vector<std::unique_ptr<Block>>& blocks, bool kv_cache_ok) {
   for (const auto& b : blocks)
-    if (std::string why = b->recurrent_unsupported(); !why.empty()) return why;
+    if (std::string why = b->recurrent_unsupported(kv_cache_ok); !why.empty()) return why;
   return "";
 }
 

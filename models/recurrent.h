@@ -1,4 +1,5 @@
-// The state of a model run as an RNN, token by token (Model::begin_recurrent / Model::step).
+// The state of a model run token by token (Model::begin_recurrent or begin_generation, then
+// Model::step): RNN states, and with begin_generation also attention KV caches.
 //
 // Each application of a stateful block (an attention with an RNN form, a causal conv) owns one
 // slot. Slots are made in the order the step runs the blocks, and a step hands them out in
@@ -18,7 +19,8 @@ namespace na {
 
 class Block;
 
-// One block application's per-sequence state; its size must not grow with the tokens seen.
+// One block application's per-sequence state: constant in size for an RNN form, growing with
+// the tokens seen for a KV cache (an attention stepped by Model::begin_generation).
 class BlockState {
  public:
   virtual ~BlockState() = default;
@@ -32,7 +34,8 @@ class RecurrentState {
   int64_t batch() const { return batch_; }
   // Position of the next token = tokens consumed so far.
   int64_t pos() const { return pos_; }
-  // Memory held by every block's state: the same after 1 token and after a million.
+  // Memory held by every block's state: for RNN blocks the same after 1 token and after a
+  // million; a KV cache's grows by its rows for every token.
   size_t bytes() const;
   size_t slots() const { return slots_.size(); }
 
@@ -60,7 +63,7 @@ class RecurrentState {
 };
 
 // For the model and container blocks: a list of blocks, in order.
-std::string recurrent_unsupported(const std::vector<std::unique_ptr<Block>>& blocks);  // the first reason
+std::string recurrent_unsupported(const std::vector<std::unique_ptr<Block>>& blocks, bool kv_cache_ok);  // the first reason
 void init_states(const std::vector<std::unique_ptr<Block>>& blocks, RecurrentState& state);
 
 template <class S>

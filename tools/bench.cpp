@@ -23,6 +23,7 @@ void add_bench_command(CLI::App& app) {
   add_linear_bench(*bench);
   add_attention_bench(*bench);
   add_train_bench(*bench);
+  add_generate_bench(*bench);
 }
 
 }  // namespace na::cli

@@ -227,7 +227,7 @@ void run_attention_bench(AttentionBenchArgs a) {
   std::vector<std::string> notes;
   for (const std::string& name : a.plugins) {
     const LoadedPlugin& plugin = reg.get(name);
-    const Capabilities& caps = plugin.info->capabilities;
+    const Capabilities& caps = plugin.capabilities;
     bool causal = caps.causal;
     if (mode == Mode::Causal && !caps.causal) {
       notes.push_back(name + ": skipped, it is bidirectional-only and --causal was given");

@@ -46,7 +46,8 @@ int check_plugin(const std::string& path, const std::vector<std::string>& varian
     for (const auto& [k, _] : given) v[k] = resolved.values().at(k);
     variants.push_back(v);
   }
-  testing::PluginUnderTest target{plugin.info, [&](const AttentionConfig& c) { return reg.create(plugin.name, c); }};
+  testing::PluginUnderTest target{plugin.info, [&](const AttentionConfig& c) { return reg.create(plugin.name, c); },
+                                  &plugin.capabilities};
   std::printf("check-plugin: %s (%s)%s\n", plugin.name.c_str(), plugin.path.c_str(), quick ? ", quick" : "");
   std::fflush(stdout);
   std::vector<testing::CheckResult> results =

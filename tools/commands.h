@@ -20,6 +20,7 @@ void add_bench_command(CLI::App& app);  // `bench`, with one subcommand per benc
 void add_linear_bench(CLI::App& bench);
 void add_attention_bench(CLI::App& bench);
 void add_train_bench(CLI::App& bench);  // bench_train.cpp
+void add_generate_bench(CLI::App& bench);  // bench_generate.cpp
 
 // Once per process, on stderr: which OpenBLAS kernels run and why (blas_kernels.h; bench.cpp).
 // Commands that train or time call it: the speed depends on it.

@@ -88,7 +88,8 @@ struct SampleArgs {
 
 void run_sample(SampleArgs a) {
   SavedRun run = load_saved_run(a.checkpoint, a.allow_plugin_change);
-  a.opt.mode = kModes.at(a.mode);
+  a.opt.mode = a.mode == "parallel" ? EvalMode::Parallel : EvalMode::Recurrent;
+  a.opt.kv_cache = a.mode == "cached";
   std::vector<int32_t> prompt;
   if (a.prompt.empty()) {
     // No prompt: start from a newline (or the first token when the vocabulary has none).
@@ -143,8 +144,9 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--top-k", a->opt.top_k, "sample among the k likeliest tokens (0 = all)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   cmd->add_option("--seed", a->opt.seed, "random seed")->capture_default_str();
-  cmd->add_option("--mode", a->mode, "parallel (re-reads the context) or recurrent (RNN form, constant memory)")
-      ->check(CLI::IsMember({"parallel", "recurrent"}))->capture_default_str();
+  cmd->add_option("--mode", a->mode, "parallel (re-reads the context), recurrent (RNN form, constant memory) or "
+                                     "cached (token by token with RNN states or KV caches, e.g. softmax's)")
+      ->check(CLI::IsMember({"parallel", "recurrent", "cached"}))->capture_default_str();
   cmd->add_flag("--allow-plugin-change", a->allow_plugin_change,
                 "go on even if an attention plugin's .so differs from the one the checkpoint was trained with");
   cmd->callback([a] { run_sample(*a); });

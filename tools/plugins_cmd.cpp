@@ -16,7 +16,8 @@ std::vector<std::pair<const char*, bool>> capability_list(const Capabilities& c)
           {"bidirectional", c.bidirectional},
           {"recurrent", c.recurrent},
           {"needs_fixed_length", c.needs_fixed_length},
-          {"key_padding_mask", c.key_padding_mask}};
+          {"key_padding_mask", c.key_padding_mask},
+          {"kv_cache", c.kv_cache}};
 }
 
 nlohmann::json option_json(const OptionValue& v) {
@@ -29,7 +30,7 @@ nlohmann::json registry_json(const PluginRegistry& reg) {
   out["plugins"] = nlohmann::json::array();
   for (const LoadedPlugin& p : reg.plugins()) {
     nlohmann::json j{{"name", p.name}, {"file", p.path}, {"description", p.info->description}};
-    for (auto [name, on] : capability_list(p.info->capabilities)) j["capabilities"][name] = on;
+    for (auto [name, on] : capability_list(p.capabilities)) j["capabilities"][name] = on;
     j["options"] = nlohmann::json::array();
     for (const OptionSpec& o : p.info->options)
       j["options"].push_back({{"name", o.name},
@@ -47,7 +48,7 @@ nlohmann::json registry_json(const PluginRegistry& reg) {
 void print_text(const PluginRegistry& reg) {
   for (const LoadedPlugin& p : reg.plugins()) {
     std::printf("%s  (%s)\n  %s\n  capabilities:", p.name.c_str(), p.path.c_str(), p.info->description.c_str());
-    for (auto [name, on] : capability_list(p.info->capabilities))
+    for (auto [name, on] : capability_list(p.capabilities))
       if (on) std::printf(" %s", name);
     std::printf("\n  options:%s\n%s\n", p.info->options.empty() ? " none" : "",
                 describe_options(*p.info).c_str());

@@ -83,7 +83,7 @@ class Attention : public Block {
     use_ = {path, plugin, config.d_model, config.n_heads, config.causal, config.options};
     path_ = path;
     plugin_ = plugin;
-    capabilities_ = loaded.info->capabilities;
+    capabilities_ = loaded.capabilities;
   }
   Var forward(const Var& x, const BlockInput& in) const override {
     if (in.state) return step(x, in);
@@ -98,10 +98,11 @@ class Attention : public Block {
     a.attention.push_back(use_);
   }
 
-  std::string recurrent_unsupported() const override {
-    if (capabilities_.recurrent) return "";
-    return cat(path_.empty() ? "attention" : path_, " uses plugin '", plugin_,
-               "', which has no RNN form (capabilities: ", capability_names(capabilities_), ")");
+  std::string recurrent_unsupported(bool kv_cache_ok) const override {
+    if (capabilities_.recurrent || (kv_cache_ok && capabilities_.kv_cache)) return "";
+    return cat(path_.empty() ? "attention" : path_, " uses plugin '", plugin_, "', which has no ",
+               kv_cache_ok ? "token-by-token form (neither RNN nor KV cache)" : "RNN form",
+               " (capabilities: ", capability_names(capabilities_), ")");
   }
   void init_state(RecurrentState& state) const override {
     try {
@@ -115,7 +116,7 @@ class Attention : public Block {
   struct State : BlockState {
     explicit State(std::unique_ptr<AttentionState> s) : rnn(std::move(s)) {}
     size_t bytes() const override { return rnn->bytes(); }
-    std::unique_ptr<AttentionState> rnn;
+    std::unique_ptr<AttentionState> rnn;  // the plugin's: an RNN state or a KV cache
   };
 
   // x: (B, 1, C) -> (B, 1, C) through the plugin's step, which advances this application's state.
@@ -136,6 +137,7 @@ class Attention : public Block {
     add(c.recurrent, "recurrent");
     add(c.needs_fixed_length, "needs_fixed_length");
     add(c.key_padding_mask, "key_padding_mask");
+    add(c.kv_cache, "kv_cache");
     return out.empty() ? "none" : out;
   }
 

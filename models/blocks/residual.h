@@ -17,7 +17,7 @@ class Residual : public Block {
   Var branch(const Var& x, const BlockInput& in) const;
   bool post_norm() const { return post_norm_; }
 
-  std::string recurrent_unsupported() const override;
+  std::string recurrent_unsupported(bool kv_cache_ok) const override;
   void init_state(RecurrentState& state) const override;
   void describe(ModelAnatomy& a) const override;
 

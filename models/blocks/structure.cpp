@@ -42,7 +42,9 @@ Var Residual::branch(const Var& x, const BlockInput& in) const {
   return run_blocks(body_, norm_ ? norm_->forward(x, in) : x, in);
 }
 
-std::string Residual::recurrent_unsupported() const { return na::recurrent_unsupported(body_); }
+std::string Residual::recurrent_unsupported(bool kv_cache_ok) const {
+  return na::recurrent_unsupported(body_, kv_cache_ok);
+}
 void Residual::init_state(RecurrentState& state) const { init_states(body_, state); }  // norms hold none
 void Residual::describe(ModelAnatomy& a) const { describe_blocks(body_, a); }  // norms multiply no matrix
 
@@ -80,7 +82,9 @@ class Repeat : public Block {
     for (int64_t i = 0; i < n_; ++i) y = run_blocks(copy(i), y, in);
     return y;
   }
-  std::string recurrent_unsupported() const override { return na::recurrent_unsupported(copies_[0]); }
+  std::string recurrent_unsupported(bool kv_cache_ok) const override {
+    return na::recurrent_unsupported(copies_[0], kv_cache_ok);
+  }
   // A state per application, even when the copies share one set of weights.
   void init_state(RecurrentState& state) const override {
     for (int64_t i = 0; i < n_; ++i) init_states(copy(i), state);

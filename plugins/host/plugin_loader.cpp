@@ -111,8 +111,14 @@ bool PluginRegistry::load_file(const std::string& path) {
   for (const LoadedPlugin& p : plugins_)
     if (p.name == info->name)
       return reject(cat("plugin '", info->name, "' is shadowed by ", p.path, ", found earlier on the search path"));
-  plugins_.push_back({info->name, path, d, info});
+  plugins_.push_back({info->name, path, d, info, declared_capabilities(info->capabilities, d->abi_minor)});
   return true;
+}
+
+Capabilities declared_capabilities(const Capabilities& c, uint32_t abi_minor) {
+  Capabilities out = c;
+  if (abi_minor < 1) out.kv_cache = false;  // padding in ABI 1.0, whatever its byte holds
+  return out;
 }
 
 bool PluginRegistry::has(const std::string& name) const {
@@ -133,7 +139,7 @@ const LoadedPlugin& PluginRegistry::get(const std::string& name) const {
 
 std::unique_ptr<IAttention> PluginRegistry::create(const std::string& name, const AttentionConfig& config) const {
   const LoadedPlugin& p = get(name);
-  const Capabilities& caps = p.info->capabilities;
+  const Capabilities& caps = p.capabilities;
   NA_CHECK(!config.causal || caps.causal, "plugin '" + name + "'",
            "it is bidirectional-only (it attends to later tokens), so it cannot be used in a "
            "causal model; use it with causal: false (an encoder), or pick a causal plugin");

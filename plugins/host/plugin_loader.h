@@ -23,7 +23,13 @@ struct LoadedPlugin {
   std::string path;  // the .so file
   const NaAttentionPluginDescriptor* descriptor;
   const PluginInfo* info;
+  // info->capabilities as the host reads them: fields newer than the plugin's ABI minor are
+  // false (kv_cache needs ABI 1.1). Read capabilities here, not through info.
+  Capabilities capabilities;
 };
+
+// The capabilities a plugin built for ABI minor `abi_minor` declares.
+Capabilities declared_capabilities(const Capabilities& c, uint32_t abi_minor);
 
 struct RejectedPlugin {
   std::string path;

@@ -2,9 +2,13 @@
 // SDK's Q/K/V/O projections, computed by the fused O(T)-memory kernel in softmax_kernel.cpp.
 //
 // Options:  scale (float, default 0): the score multiplier; 0 means 1/sqrt(head dim).
-// Capabilities: causal, bidirectional, key_padding_mask. No recurrent form (the state of a
-// softmax transformer is its whole key/value cache, which grows with every token).
+// Capabilities: causal, bidirectional, key_padding_mask, kv_cache. No RNN form: its
+// token-by-token state is the key/value cache (KvCache below), which grows with every token.
 #include <cmath>
+#include <memory>
+#include <vector>
+
+#include "nanoattn/parallel.h"
 
 #include "nanoattn/attention.h"
 #include "softmax_kernel.h"
@@ -12,6 +16,21 @@
 namespace {
 
 using namespace na;
+
+// The keys and values seen so far, per (batch, head): row j of k[n] is token j's key. Each
+// vector grows geometrically (amortised O(1) per token); bytes() counts the rows held.
+class KvCache : public AttentionState {
+ public:
+  KvCache(int64_t batch, int64_t heads, int64_t dk, int64_t dv)
+      : batch(batch), heads(heads), dk(dk), dv(dv), k(batch * heads), v(batch * heads), scores(batch * heads) {}
+  size_t bytes() const override {
+    return static_cast<size_t>(len * batch * heads * (dk + dv)) * sizeof(float);
+  }
+
+  int64_t batch, heads, dk, dv, len = 0;  // len: tokens cached
+  std::vector<std::vector<float>> k, v;  // [b * heads + h]: (len, dk) and (len, dv)
+  std::vector<std::vector<float>> scores;  // scratch of len floats per (b, h), kept warm
+};
 
 class SoftmaxAttention : public ProjectedAttention {
  public:
@@ -34,6 +53,45 @@ class SoftmaxAttention : public ProjectedAttention {
     return softmax_attention_reference(q, k, v, scale_, config_.causal, ctx.key_padding_mask);
   }
 
+ public:
+  std::unique_ptr<AttentionState> init_state(int64_t batch) const override {
+    NA_CHECK(config_.causal, "softmax attention",
+             "a KV cache generates causally, but this attention is configured bidirectional (causal: false)");
+    NA_CHECK(batch >= 1, "softmax attention", "init_state: batch must be >= 1, got ", batch);
+    return std::make_unique<KvCache>(batch, config_.n_heads, key_dim(), value_dim());
+  }
+
+ protected:
+  // One token: appends k_t, v_t to the cache, then attends q_t to every cached row.
+  // q, k: (B, H, dk)  v: (B, H, dv) -> (B, H, dv). Inference only (records nothing).
+  Var attend_step(AttentionState& state, const Var& q, const Var& k, const Var& v,
+                  const ParamSet&) const override {
+    auto* c = dynamic_cast<KvCache*>(&state);
+    NA_CHECK(c != nullptr, "softmax attention",
+             "attend_step: the state was not made by this attention's init_state");
+    const int64_t B = c->batch, H = c->heads, dk = c->dk, dv = c->dv;
+    NA_CHECK(q.shape() == Shape({B, H, dk}) && k.shape() == q.shape() && v.shape() == Shape({B, H, dv}),
+             "softmax attention", "attend_step: q ", q.shape(), ", k ", k.shape(), " and v ", v.shape(),
+             " must be (B, H, ", dk, "), (B, H, ", dk, ") and (B, H, ", dv, ") with B = ", B,
+             " (the cache's batch), H = ", H);
+    NoGrad no_grad;
+    Var out = tape().output({B, H, dv}, /*requires_grad=*/false);
+    const float *qp = q.value().data(), *kp = k.value().data(), *vp = v.value().data();
+    float* op = out.value().data();
+    const int64_t n = ++c->len;
+    // Each (b, h) is independent and serial inside: the same bits for any thread count.
+    parallel_for(B * H, grain_for(n * (dk + dv)), [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        c->k[i].insert(c->k[i].end(), kp + i * dk, kp + (i + 1) * dk);
+        c->v[i].insert(c->v[i].end(), vp + i * dv, vp + (i + 1) * dv);
+        c->scores[i].resize(n);
+        softmax_attention_cached_row(n, dk, dv, qp + i * dk, c->k[i].data(), c->v[i].data(), scale_,
+                                     c->scores[i].data(), op + i * dv);
+      }
+    });
+    return out;
+  }
+
  private:
   float scale_ = 1.0f;
 };
@@ -47,6 +105,7 @@ const PluginInfo& softmax_info() {
     i.capabilities.causal = true;
     i.capabilities.bidirectional = true;
     i.capabilities.key_padding_mask = true;
+    i.capabilities.kv_cache = true;
     i.options = {{"scale", OptionType::Float, OptionValue{0.0},
                   "score multiplier; 0 = 1/sqrt(head dim)"}};
     // The defaults, and an explicit scale so the option path is exercised too.

@@ -127,6 +127,24 @@ float row_exp(float* row, const float* pad, int64_t vis, int64_t n, float shift)
 
 }  // namespace
 
+void softmax_attention_cached_row(int64_t n, int64_t D, int64_t Dv, const float* q, const float* K,
+                                  const float* V, float scale, float* scores, float* out) {
+  for (int64_t j = 0; j < n; ++j) {
+    const float* kj = K + j * D;
+    float s = 0.0f;
+    for (int64_t c = 0; c < D; ++c) s += q[c] * kj[c];
+    scores[j] = scale * s;
+  }
+  const float m = row_max(scores, nullptr, n);
+  const float inv = 1.0f / row_exp(scores, nullptr, n, n, m);
+  std::fill(out, out + Dv, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float p = scores[j], *vj = V + j * Dv;
+    for (int64_t c = 0; c < Dv; ++c) out[c] += p * vj[c];
+  }
+  for (int64_t c = 0; c < Dv; ++c) out[c] *= inv;
+}
+
 Var softmax_attention(const Var& q, const Var& k, const Var& v, float scale, bool causal,
                       const Tensor* key_padding_mask) {
   const Dims d = check_inputs(kOp, q, k, v, causal, key_padding_mask);

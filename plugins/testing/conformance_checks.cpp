@@ -160,13 +160,18 @@ std::vector<CheckResult> check_recurrent(const PluginUnderTest& p, const Conform
     bool ok = shape_problem.empty() && scale > 0.2 && rel <= bound;
     out.push_back({"recurrent", variant, rel, bound, ok, ok ? "" : detail});
     const size_t bytes_last = state->bytes();
-    const double growth = double(bytes_last) - double(bytes_first);
-    bool bytes_ok = bytes_first > 0 && bytes_last == bytes_first;
+    // An RNN holds constant memory; a KV cache holds T rows after T tokens: exactly T times one.
+    const bool kv_cache = !p.capabilities().recurrent;
+    const double expected = kv_cache ? double(bytes_first) * double(T) : double(bytes_first);
+    const double growth = double(bytes_last) - expected;
+    bool bytes_ok = bytes_first > 0 && growth == 0.0;
     out.push_back({"state_bytes", variant, growth, 0.0, bytes_ok,
                    bytes_ok ? ""
-                            : cat("bytes() was ", bytes_first, " after the first token and ", bytes_last, " after ", T,
-                                  bytes_first == 0 ? ": report the memory the state holds"
-                                                   : ": the RNN form must hold constant memory per sequence")});
+                   : bytes_first == 0
+                       ? cat("bytes() was 0 after the first token: report the memory the state holds")
+                       : cat("bytes() was ", bytes_first, " after the first token and ", bytes_last, " after ", T,
+                             kv_cache ? cat(": a KV cache should report the rows it holds, ", T, " x the first")
+                                      : std::string(": the RNN form must hold constant memory per sequence"))});
   }
   return out;
 }
@@ -196,7 +201,7 @@ std::vector<CheckResult> check_conformance(const PluginUnderTest& p, const std::
     guarded("gradient", c, [&] { out.push_back(check_gradients(p, c, o)); });
     guarded("reference", c, [&] { out.push_back(check_reference(p, c)); });
     if (c.causal) guarded("causality", c, [&] { out.push_back(check_causality(p, c)); });
-    if (c.causal && p.info->capabilities.recurrent)
+    if (c.causal && (p.capabilities().recurrent || p.capabilities().kv_cache))
       guarded("recurrent", c, [&] {
         for (CheckResult& r : check_recurrent(p, c, o)) out.push_back(std::move(r));
       });

@@ -218,7 +218,7 @@ TEST_CASE("recurrent: a model that cannot run token by token says which block an
   auto m = make_model({.plugin = "softmax", .attn_options = "{}"});
   const std::string why =
       "blocks.0.attn uses plugin 'softmax', which has no RNN form (capabilities: causal, bidirectional, "
-      "key_padding_mask)";
+      "key_padding_mask, kv_cache)";
   CHECK(m->recurrent_unsupported() == why);
   CHECK(error_of([&] { m->begin_recurrent(2); }) == "model: cannot run token by token: " + why);
 

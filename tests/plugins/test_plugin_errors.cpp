@@ -39,7 +39,7 @@ TEST_CASE("plugin errors: a library without the entry symbol is skipped with the
 TEST_CASE("plugin errors: an ABI major mismatch names both versions") {
   PluginRegistry reg({kFixtures + "/bad_abi"});
   std::string why = rejection_of(reg, "bad_abi.so");
-  CHECK(why.find("built for attention ABI 999.0, but this nanoattn has ABI 1.0") != std::string::npos);
+  CHECK(why.find("built for attention ABI 999.0, but this nanoattn has ABI 1.1") != std::string::npos);
   CHECK(why.find("rebuild the plugin") != std::string::npos);
 }
 

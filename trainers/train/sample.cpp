@@ -37,7 +37,7 @@ std::vector<int32_t> sample(const Model& model, const std::vector<int32_t>& prom
   std::unique_ptr<RecurrentState> state;
   std::vector<float> last(V);
   if (opt.mode == EvalMode::Recurrent) {
-    state = model.begin_recurrent(1);
+    state = opt.kv_cache ? model.begin_generation(1) : model.begin_recurrent(1);
     for (size_t i = 0; i + 1 < prompt.size(); ++i) {
       model.step(std::span<const int32_t>(&prompt[i], 1), *state);
       tape().reset();

@@ -1,5 +1,6 @@
 // Text generation from a trained model: in parallel form (re-running the last max_len tokens
-// for each new one) or as an RNN (one step per token, constant memory).
+// for each new one), as an RNN (one step per token, constant memory), or cached (one step per
+// token with RNN states or attention KV caches, e.g. softmax's).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,9 @@ struct SampleOptions {
   int64_t top_k = 0;         // 0 = the whole vocabulary
   uint64_t seed = 1;         // draw i uses philox(seed, i): the same text for the same seed
   EvalMode mode = EvalMode::Parallel;
+  // With mode Recurrent: also accept attentions whose state is a KV cache (it grows with the
+  // tokens; Model::begin_generation). Same tokens as Parallel while the text fits in max_len.
+  bool kv_cache = false;
 };
 
 // Continues `prompt` (at least one token); calls on_token with each new token as it is drawn.

@@ -24,7 +24,7 @@ namespace na {
 // Bump the major version for any change to the layout of these types or the vtable; minor
 // for additions an older plugin can ignore.
 inline constexpr uint32_t kAttentionAbiMajor = 1;
-inline constexpr uint32_t kAttentionAbiMinor = 0;
+inline constexpr uint32_t kAttentionAbiMinor = 1;  // 1: Capabilities::kv_cache
 
 // ---- options: declared by the plugin, validated by the host -------------------------------
 enum class OptionType { Int, Float, Bool, String };
@@ -63,6 +63,10 @@ struct Capabilities {
   bool recurrent = false;           // implements init_state / step (an RNN form)
   bool needs_fixed_length = false;  // parameters depend on the sequence length
   bool key_padding_mask = false;    // honours AttentionContext::key_padding_mask
+  // ABI 1.1: implements init_state / step with a state that grows with the tokens seen (a KV
+  // cache, not an RNN). Appended last, inside what was padding, so nothing after it moves; the
+  // host reads it as false for a plugin built for ABI 1.0 (that byte was never declared there).
+  bool kv_cache = false;
 };
 
 // ---- parameters: declared by the plugin, allocated and named by the host ------------------
@@ -122,11 +126,14 @@ struct AttentionContext {
   bool training = false;
 };
 
-// Recurrent state of one sequence batch (RNN form).
+// State of one sequence batch for token-by-token steps: an RNN's (Capabilities::recurrent),
+// or a KV cache (Capabilities::kv_cache).
 class AttentionState {
  public:
   virtual ~AttentionState() = default;
-  virtual size_t bytes() const = 0;  // memory held, constant in the number of steps taken
+  // Memory held: constant in the number of steps taken for an RNN; for a KV cache, the bytes
+  // of the rows cached so far (growing linearly with the tokens seen).
+  virtual size_t bytes() const = 0;
 };
 
 // ---- the interface ------------------------------------------------------------------------
@@ -138,7 +145,8 @@ class IAttention {
   virtual Var forward(const Var& x, const ParamSet& p, const AttentionContext& ctx) = 0;
   // The same function built naively from primitive ops (O(T^2), dense masks): the test oracle.
   virtual Var reference(const Var& x, const ParamSet& p, const AttentionContext& ctx) = 0;
-  // RNN form (Capabilities::recurrent). x_t: (B, C) -> (B, C), advancing `state` by one token.
+  // Token-by-token form (Capabilities::recurrent or kv_cache). x_t: (B, C) -> (B, C), advancing
+  // `state` by one token; inference only (called under NoGrad).
   virtual std::unique_ptr<AttentionState> init_state(int64_t batch) const;
   virtual Var step(AttentionState& state, const Var& x_t, const ParamSet& p) const;
 };
@@ -160,7 +168,8 @@ class ProjectedAttention : public IAttention {
                      const AttentionContext& ctx) = 0;
   virtual Var attend_reference(const Var& q, const Var& k, const Var& v, const ParamSet& p,
                                const AttentionContext& ctx) = 0;
-  // One token: q_t, k_t: (B, H, dk)  v_t: (B, H, dv) -> (B, H, dv). Recurrent plugins only.
+  // One token: q_t, k_t: (B, H, dk)  v_t: (B, H, dv) -> (B, H, dv). Recurrent or KV-cache
+  // plugins only.
   virtual Var attend_step(AttentionState& state, const Var& q, const Var& k, const Var& v,
                           const ParamSet& p) const;
   // Parameters beyond the projections (e.g. a learned gate), by local name.
@@ -184,6 +193,11 @@ struct PluginInfo {
   // Option sets the conformance suite runs (e.g. one per feature map); empty: the defaults.
   std::vector<std::map<std::string, OptionValue>> test_variants = {};
 };
+// Capabilities (bools) follows two std::strings, so it starts 8-byte aligned and `options` starts
+// at the next multiple of 8: ABI 1.1's kv_cache grew it from 5 to 6 bytes without moving
+// `options`. A field that would cross those 8 bytes needs an ABI major bump.
+static_assert(sizeof(Capabilities) <= alignof(std::vector<OptionSpec>) && sizeof(std::string) % 8 == 0,
+              "Capabilities outgrew the 8 bytes ABI 1.0 gave it: bump kAttentionAbiMajor");
 
 }  // namespace na
 

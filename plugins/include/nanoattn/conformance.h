@@ -22,6 +22,10 @@ namespace na::testing {
 struct PluginUnderTest {
   const PluginInfo* info = nullptr;
   std::function<std::unique_ptr<IAttention>(const AttentionConfig&)> create;
+  // For a loaded .so: the host's reading of its capabilities (LoadedPlugin::capabilities, which
+  // ignores fields newer than its ABI). Null: info->capabilities (a plugin compiled in).
+  const Capabilities* host_capabilities = nullptr;
+  const Capabilities& capabilities() const { return host_capabilities ? *host_capabilities : info->capabilities; }
 };
 
 using Variant = std::map<std::string, OptionValue>;
