@@ -4,6 +4,7 @@
 // Options:  scale (float, default 0): the score multiplier; 0 means 1/sqrt(head dim).
 // Capabilities: causal, bidirectional, key_padding_mask, kv_cache. No RNN form: its
 // token-by-token state is the key/value cache (KvCache below), which grows with every token.
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -17,19 +18,34 @@ namespace {
 
 using namespace na;
 
-// The keys and values seen so far, per (batch, head): row j of k[n] is token j's key. Each
-// vector grows geometrically (amortised O(1) per token); bytes() counts the rows held.
+// The keys and values seen so far, per (batch, head) i: keys transposed, kt[i][c * cap + j] =
+// component c of token j's key (the scores then vectorise over tokens); v[i] row j = token j's
+// value. Room for `cap` tokens, doubled when full (amortised O(1) per token); bytes() counts
+// the rows held, not the room.
 class KvCache : public AttentionState {
  public:
   KvCache(int64_t batch, int64_t heads, int64_t dk, int64_t dv)
-      : batch(batch), heads(heads), dk(dk), dv(dv), k(batch * heads), v(batch * heads), scores(batch * heads) {}
+      : batch(batch), heads(heads), dk(dk), dv(dv), kt(batch * heads), v(batch * heads), scores(batch * heads) {}
   size_t bytes() const override {
     return static_cast<size_t>(len * batch * heads * (dk + dv)) * sizeof(float);
   }
+  // Makes room for one more token in every (b, h).
+  void reserve_next() {
+    if (len < cap) return;
+    const int64_t grown = std::max<int64_t>(64, 2 * cap);
+    for (std::vector<float>& k : kt) {
+      std::vector<float> wider(static_cast<size_t>(dk * grown));
+      for (int64_t c = 0; c < dk; ++c) std::copy_n(k.data() + c * cap, len, wider.data() + c * grown);
+      k.swap(wider);
+    }
+    for (std::vector<float>& x : v) x.resize(static_cast<size_t>(dv * grown));
+    for (std::vector<float>& s : scores) s.resize(static_cast<size_t>(grown));
+    cap = grown;
+  }
 
-  int64_t batch, heads, dk, dv, len = 0;  // len: tokens cached
-  std::vector<std::vector<float>> k, v;  // [b * heads + h]: (len, dk) and (len, dv)
-  std::vector<std::vector<float>> scores;  // scratch of len floats per (b, h), kept warm
+  int64_t batch, heads, dk, dv, len = 0, cap = 0;  // len: tokens cached
+  std::vector<std::vector<float>> kt, v;  // [b * heads + h]: (dk, cap) and (cap, dv)
+  std::vector<std::vector<float>> scores;  // scratch of cap floats per (b, h), kept warm
 };
 
 class SoftmaxAttention : public ProjectedAttention {
@@ -78,15 +94,16 @@ class SoftmaxAttention : public ProjectedAttention {
     Var out = tape().output({B, H, dv}, /*requires_grad=*/false);
     const float *qp = q.value().data(), *kp = k.value().data(), *vp = v.value().data();
     float* op = out.value().data();
-    const int64_t n = ++c->len;
+    c->reserve_next();
+    const int64_t j = c->len++, n = c->len, cap = c->cap;
     // Each (b, h) is independent and serial inside: the same bits for any thread count.
     parallel_for(B * H, grain_for(n * (dk + dv)), [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) {
-        c->k[i].insert(c->k[i].end(), kp + i * dk, kp + (i + 1) * dk);
-        c->v[i].insert(c->v[i].end(), vp + i * dv, vp + (i + 1) * dv);
-        c->scores[i].resize(n);
-        softmax_attention_cached_row(n, dk, dv, qp + i * dk, c->k[i].data(), c->v[i].data(), scale_,
-                                     c->scores[i].data(), op + i * dv);
+        float* kt = c->kt[i].data();
+        for (int64_t d = 0; d < dk; ++d) kt[d * cap + j] = kp[i * dk + d];
+        std::copy_n(vp + i * dv, dv, c->v[i].data() + j * dv);
+        softmax_attention_cached_row(n, dk, dv, qp + i * dk, kt, cap, c->v[i].data(), scale_, c->scores[i].data(),
+                                     op + i * dv);
       }
     });
     return out;

@@ -127,14 +127,45 @@ float row_exp(float* row, const float* pad, int64_t vis, int64_t n, float shift)
 
 }  // namespace
 
-void softmax_attention_cached_row(int64_t n, int64_t D, int64_t Dv, const float* q, const float* K,
-                                  const float* V, float scale, float* scores, float* out) {
-  // The forward's products with one query row (BLAS: vectorised, unlike a plain dot loop).
-  gemm_serial(false, true, 1, n, D, scale, q, D, K, D, 0.0f, scores, n);
+void softmax_attention_cached_row(int64_t n, int64_t D, int64_t Dv, const float* q, const float* Kt,
+                                  int64_t ldk, const float* V, float scale, float* scores, float* out) {
+  // Blocks of kW scores / output columns accumulate in registers (a fixed width the compiler
+  // unrolls) rather than in memory; each sum still runs in a fixed order.
+  constexpr int64_t kW = 64;
+  for (int64_t j0 = 0; j0 < n; j0 += kW) {
+    float acc[kW] = {};
+    if (j0 + kW <= n) {
+      for (int64_t c = 0; c < D; ++c) {
+        const float qc = scale * q[c], *kc = Kt + c * ldk + j0;
+        for (int64_t j = 0; j < kW; ++j) acc[j] += qc * kc[j];
+      }
+      std::copy_n(acc, kW, scores + j0);
+    } else {
+      for (int64_t c = 0; c < D; ++c) {
+        const float qc = scale * q[c], *kc = Kt + c * ldk + j0;
+        for (int64_t j = 0; j < n - j0; ++j) acc[j] += qc * kc[j];
+      }
+      std::copy_n(acc, n - j0, scores + j0);
+    }
+  }
   const float m = row_max(scores, nullptr, n);
   const float inv = 1.0f / row_exp(scores, nullptr, n, n, m);
-  gemm_serial(false, false, 1, Dv, n, 1.0f, scores, n, V, Dv, 0.0f, out, Dv);
-  for (int64_t c = 0; c < Dv; ++c) out[c] *= inv;
+  constexpr int64_t kC = 32;
+  for (int64_t c0 = 0; c0 < Dv; c0 += kC) {
+    float acc[kC] = {};
+    if (c0 + kC <= Dv) {
+      for (int64_t j = 0; j < n; ++j) {
+        const float p = scores[j], *vj = V + j * Dv + c0;
+        for (int64_t c = 0; c < kC; ++c) acc[c] += p * vj[c];
+      }
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        const float p = scores[j], *vj = V + j * Dv + c0;
+        for (int64_t c = 0; c < Dv - c0; ++c) acc[c] += p * vj[c];
+      }
+    }
+    for (int64_t c = 0; c < std::min(kC, Dv - c0); ++c) out[c0 + c] = acc[c] * inv;
+  }
 }
 
 Var softmax_attention(const Var& q, const Var& k, const Var& v, float scale, bool causal,

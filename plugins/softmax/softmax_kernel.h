@@ -41,12 +41,13 @@ Var softmax_attention_reference(const Var& q, const Var& k, const Var& v, float 
                                 bool causal, const Tensor* key_padding_mask);
 
 // One query against a KV cache (the step of a KV-cached generation), on raw arrays:
-// out (Dv) = sum_j P[j] V[j], P = softmax_j(scale * q . K[j]) over the n cached rows
-// K (n, D), V (n, Dv); scores: n floats of scratch. The same row operations as the fused
-// forward (its max, exp and sum; 1/sum applied to the output), so a cached step matches the
-// parallel forward's row to rounding. Not differentiable. Serial: callers parallelise over
-// (batch, head).
-void softmax_attention_cached_row(int64_t n, int64_t D, int64_t Dv, const float* q, const float* K,
-                                  const float* V, float scale, float* scores, float* out);
+// out (Dv) = sum_j P[j] V[j], P = softmax_j(scale * q . K[j]) over the n cached keys, stored
+// transposed: key j's component c is Kt[c * ldk + j] (ldk >= n), so the scores are D passes
+// over contiguous memory that vectorise; V (n, Dv) row-major; scores: n floats of scratch. The
+// fused forward's row operations (its max, exp and sum; 1/sum applied to the output), so a
+// cached step matches the parallel forward's row to rounding. Not differentiable. Serial:
+// callers parallelise over (batch, head).
+void softmax_attention_cached_row(int64_t n, int64_t D, int64_t Dv, const float* q, const float* Kt,
+                                  int64_t ldk, const float* V, float scale, float* scores, float* out);
 
 }  // namespace na
