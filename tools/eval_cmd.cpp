@@ -90,6 +90,8 @@ void run_sample(SampleArgs a) {
   SavedRun run = load_saved_run(a.checkpoint, a.allow_plugin_change);
   a.opt.mode = a.mode == "parallel" ? EvalMode::Parallel : EvalMode::Recurrent;
   a.opt.kv_cache = a.mode == "cached";
+  if (a.mode == "recurrent" && !run.model->recurrent_unsupported().empty() && run.model->generation_unsupported().empty())
+    throw Error("--mode recurrent", cat(run.model->recurrent_unsupported(), ": --mode cached runs it with its KV cache"));
   std::vector<int32_t> prompt;
   if (a.prompt.empty()) {
     // No prompt: start from a newline (or the first token when the vocabulary has none).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `nanoattn bench generate` on the tiny experiment (softmax and linear runs, a few tokens): the
 # JSON fields exist and are sane; the KV cache draws the tokens the uncached path draws, at 1 and
-# 2 threads; the RNN's state is constant, the cache's grows; clear errors.
+# 2 threads; the RNN's state is constant, the cache's grows; clear errors; `sample --mode cached`.
 # Usage: bench_generate.sh <nanoattn binary>
 set -euo pipefail
 nanoattn=$1
@@ -71,5 +71,17 @@ expect_error "--tokens must be >= 10" --tokens 3
 # Human output: the table's lines.
 out=$("$nanoattn" bench generate exp.yaml --only linear --prompt 4 --tokens 10 2>&1)
 [[ $out == *"tokens/s"* && $out == *"us/token"* && $out == *"OpenBLAS kernels"* ]] || fail "text output: $out"
+
+# `nanoattn sample --mode cached` on a trained softmax model: the text --mode parallel gives;
+# --mode recurrent (constant memory) refuses it and names --mode cached.
+"$nanoattn" run exp.yaml --only softmax --out runs --set train.steps=5 --set train.warmup=1 > /dev/null 2>&1 ||
+  fail "training the softmax run"
+ck=runs/tiny/softmax/checkpoint.h5
+[[ -f $ck ]] || fail "no checkpoint at $ck"
+par=$("$nanoattn" sample "$ck" --tokens 20 --seed 4 --mode parallel) || fail "sample --mode parallel"
+cached=$("$nanoattn" sample "$ck" --tokens 20 --seed 4 --mode cached) || fail "sample --mode cached"
+[[ -n $par && $par == "$cached" ]] || fail "sample --mode cached gave '$cached', --mode parallel '$par'"
+out=$("$nanoattn" sample "$ck" --tokens 5 --mode recurrent 2>&1) && fail "sample --mode recurrent ran a softmax model"
+[[ $out == *"no RNN form"*"--mode cached runs it with its KV cache"* ]] || fail "sample --mode recurrent: $out"
 
 [[ $failures == 0 ]] && echo "bench_generate: all checks passed" || { echo "$failures failure(s)"; exit 1; }
