@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <string>
 #include <vector>
 
 #include "blas_library.h"
+#include "nanoattn/error.h"
 #include "nanoattn/parallel.h"
 #include "nanoattn/profile.h"
 #include "nanoattn/rng.h"
@@ -29,7 +31,8 @@ constexpr int64_t kMinBlockRows = 256;
 void set_blas_threads(int n) { blas_library::functions().set_num_threads(n); }
 
 double sgemm_gflops(int64_t rows) {
-  const int64_t M = std::max<int64_t>(rows, 1024), N = 1024, K = 256;
+  // Rows beyond 64k change no throughput: a 1M-token step would spend 5 GiB and a minute here.
+  const int64_t M = std::clamp<int64_t>(rows, 1024, 65536), N = 1024, K = 256;
   Tensor a = Tensor::empty({M, K}), b = Tensor::empty({K, N}), c = Tensor::empty({M, N});
   fill_uniform(a, 1, -1, 1);
   fill_uniform(b, 2, -1, 1);
@@ -48,6 +51,12 @@ std::string blas_kernels() { return blas_choice().kernels; }
 void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  // CBLAS takes int: a dimension or leading dimension of 2^31 or more would wrap around and
+  // address the wrong memory (gemm() splits long row ranges; a wide leading dimension it cannot).
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  NA_CHECK(M <= kMax && N <= kMax && K <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax, "sgemm",
+           "M ", M, ", N ", N, ", K ", K, ", lda ", lda, ", ldb ", ldb, ", ldc ", ldc,
+           ": BLAS takes 32-bit sizes, each must be < 2^31; split the product into smaller ones");
   constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;  // CBLAS's enum values
   blas_library::functions().sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, static_cast<int>(M),
                                   static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,

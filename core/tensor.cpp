@@ -1,5 +1,8 @@
 #include "nanoattn/tensor.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -7,11 +10,22 @@
 
 namespace na {
 
+size_t block_bytes(size_t bytes) {
+  const size_t unit = bytes >= kHugeBlock ? kHugePage : kAlignment;
+  return (std::max<size_t>(bytes, 1) + unit - 1) / unit * unit;
+}
+
+void* aligned_alloc_bytes(size_t bytes) {
+  const size_t size = block_bytes(bytes);
+  const bool huge = size >= kHugeBlock;
+  void* p = std::aligned_alloc(huge ? kHugePage : kAlignment, size);
+  if (!p) throw Error("Tensor", cat("out of memory allocating ", size, " bytes"));
+  if (huge) madvise(p, size, MADV_HUGEPAGE);  // advice only: without THP it is ignored
+  return p;
+}
+
 float* aligned_alloc_floats(int64_t n) {
-  size_t bytes = (static_cast<size_t>(n) * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, bytes ? bytes : kAlignment);
-  if (!p) throw Error("Tensor", cat("out of memory allocating ", bytes, " bytes"));
-  return static_cast<float*>(p);
+  return static_cast<float*>(aligned_alloc_bytes(static_cast<size_t>(n) * sizeof(float)));
 }
 
 void aligned_free(void* p) { std::free(p); }

@@ -78,6 +78,23 @@ def main():
         w, h = plot_fixtures.png_size(png)
         check(w > h, f"PNG {w} x {h}: expected two panels side by side per row")
 
+        # --per-token: us/token = 1000 ms / (T batch) of forward and forward + backward, the
+        # same points left out; batch 2 halves every value.
+        for batch in (1, 2):
+            with open(path, "w") as f:
+                f.write(HEADER + "\n")
+                for p, mode, T, fwd, fmib, fb, fbmib, note in ROWS:
+                    f.write(f"{p},,{mode},{T},{batch},256,4,2,3,{fwd},{fmib},{fb},{fbmib},,{note}\n")
+            r = subprocess.run([sys.executable, SCRIPT, path, "-o", png, "--dump-data", dump, "--per-token"],
+                               capture_output=True, text=True)
+            check(r.returncode == 0, f"--per-token failed: {r.stderr}")
+            with open(dump) as f:
+                got = json.load(f)
+            per = {"forward_us_per_token": "forward_ms", "fwd_bwd_us_per_token": "fwd_bwd_ms"}
+            want_per = {k: {label: {"T": l["T"], "y": [1e3 * y / (t * batch) for t, y in zip(l["T"], l["y"])]}
+                            for label, l in want[col].items()} for k, col in per.items()}
+            check(got == want_per, f"--per-token (batch {batch}) lines differ:\n got  {got}\n want {want_per}")
+
         # Every row skipped: a clear error, no PNG.
         with open(path, "w") as f:
             f.write(HEADER + "\nlinear,,causal,256,1,256,4,2,3,,,,,,out of memory\n")

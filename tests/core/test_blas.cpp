@@ -13,6 +13,7 @@
 
 #include "nanoattn/blas.h"
 #include "nanoattn/blas_kernels.h"
+#include "nanoattn/error.h"
 
 using namespace na;
 
@@ -170,4 +171,14 @@ TEST_CASE("this process: the kernels OpenBLAS runs, and the user's setting is ke
     const KernelDecision d = decide_blas_kernels(c.kernels, "", cpu_features());
     CHECK_MESSAGE(d.force.empty(), c.kernels, " still below what this CPU supports: ", d.why);
   }
+}
+
+TEST_CASE("sgemm: a size or leading dimension of 2^31 or more is refused, not wrapped") {
+  // Nothing is allocated: the check comes before any element is read (null pointers).
+  const int64_t big = int64_t(1) << 31;
+  CHECK_THROWS_WITH_AS(gemm_serial(false, false, big, 4, 4, 1.0f, nullptr, 4, nullptr, 4, 0.0f, nullptr, 4),
+                       doctest::Contains("M 2147483648, N 4, K 4"), Error);
+  CHECK_THROWS_WITH_AS(gemm(false, false, 4, 4, 4, 1.0f, nullptr, big, nullptr, 4, 0.0f, nullptr, 4),
+                       doctest::Contains("each must be < 2^31"), Error);
+  CHECK_THROWS_AS(gemm_serial(true, false, 4, 4, big, 1.0f, nullptr, 4, nullptr, 4, 0.0f, nullptr, 4), Error);
 }

@@ -42,6 +42,40 @@ TEST_CASE("arena: 64-byte aligned, and after one step it allocates nothing new")
   }
 }
 
+TEST_CASE("arena: chunks double up to 1 GiB, then grow by 1 GiB; a merge is the peak use") {
+  constexpr size_t MiB = size_t(1) << 20, GiB = size_t(1) << 30;
+  CHECK(Arena::next_chunk_size(0, 64) == MiB);
+  CHECK(Arena::next_chunk_size(MiB, 64) == 2 * MiB);
+  CHECK(Arena::next_chunk_size(512 * MiB, 64) == GiB);
+  // Doubling an 8 GiB chunk would reserve 16 GiB more for a step that may need 1 more.
+  CHECK(Arena::next_chunk_size(8 * GiB, 64) == 9 * GiB);
+  CHECK(Arena::next_chunk_size(MiB, 3 * GiB + 1) >= 3 * GiB + 1);  // a big tensor fits whole
+  // 10 GiB in use across chunks: one chunk of about that, not their (larger) total.
+  CHECK(Arena::merged_size(10 * GiB) >= 10 * GiB);
+  CHECK(Arena::merged_size(10 * GiB) <= 10 * GiB + 10 * GiB / 50);
+  Arena a;  // 40 x 100 KiB in chunks of 1, 2 and 4 MiB: merged into one chunk of the use
+  constexpr size_t piece = 100 * 1024;
+  for (int i = 0; i < 40; ++i) a.alloc_bytes(piece, 64);
+  CHECK(a.capacity() == 7 * MiB);
+  a.reset();
+  CHECK(a.chunk_count() == 1);
+  CHECK(a.capacity() >= 40 * piece);
+  CHECK(a.capacity() < 41 * piece);
+  for (int i = 0; i < 40; ++i) a.alloc_bytes(piece, 64);
+  CHECK(a.chunk_count() == 1);  // the same step fits in it
+}
+
+TEST_CASE("big blocks are whole 2 MiB pages, 2 MiB aligned (for transparent huge pages)") {
+  constexpr size_t MiB = size_t(1) << 20;
+  CHECK(block_bytes(100) == 128);
+  CHECK(block_bytes(8 * MiB - 1) == 8 * MiB);  // below kHugeBlock: 64-byte granules
+  CHECK(block_bytes(8 * MiB + 1) == 10 * MiB);
+  void* p = aligned_alloc_bytes(9 * MiB);
+  CHECK(reinterpret_cast<uintptr_t>(p) % (2 * MiB) == 0);
+  static_cast<char*>(p)[10 * MiB - 1] = 1;  // the rounded size is usable
+  aligned_free(p);
+}
+
 TEST_CASE("rng: philox is a pure function of (key, counter) with sane moments") {
   CHECK(philox(7, 3) == philox(7, 3));
   CHECK(philox(7, 3) != philox(7, 4));

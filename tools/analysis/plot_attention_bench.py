@@ -9,6 +9,9 @@ memory forward and forward + backward, peak RSS above the process baseline. One 
 (and mode and options, when a CSV mixes several), with the same colour and marker in every panel
 and one legend for the figure. Rows the bench skipped (a `note`) and empty cells are left out.
 Grey reference slopes ~T and ~T^2 through each panel's smallest point read off the scaling.
+--per-token plots time per token instead (forward and forward + backward us/token = 1000 ms /
+(T batch)), log-log, with a grey band of +-20% around each panel's first point: a flat line in
+the band is the linear scaling long-context kernels are after.
 --dump-data FILE.json writes the lines drawn: {column: {label: {T: [...], y: [...]}}}.
 
 Needs numpy and matplotlib (Debian's python3-numpy and python3-matplotlib, installed for
@@ -67,8 +70,11 @@ def series(rows):
     for label, rs in groups.items():
         rs.sort(key=lambda r: int(r["T"]))
         col = lambda key: np.array([number(r.get(key)) for r in rs])  # noqa: E731
+        tokens = np.array([int(r["T"]) * number(r.get("batch", 1)) for r in rs], dtype=float)
         out[label] = {
             "T": np.array([int(r["T"]) for r in rs], dtype=float),
+            "fwd_us": 1e3 * col("forward_ms") / tokens,
+            "fwd_bwd_us": 1e3 * col("fwd_bwd_ms") / tokens,
             "fwd": col("forward_ms"),
             "fwd_bwd": col("fwd_bwd_ms"),
             "fwd_mib": col("forward_tape_mib"),
@@ -96,15 +102,20 @@ METRICS = (  # CSV column, panel title, unit
     ("fwd_bwd_tape_mib", "tape memory, forward + backward", "MiB"),
     ("peak_rss_mib", "peak RSS above the baseline", "MiB"),
 )
+PER_TOKEN = (  # derived column, panel title, unit
+    ("forward_us_per_token", "forward time per token", "us"),
+    ("fwd_bwd_us_per_token", "forward + backward time per token", "us"),
+)
 KEYS = {"forward_ms": "fwd", "fwd_bwd_ms": "fwd_bwd", "forward_tape_mib": "fwd_mib",
-        "fwd_bwd_tape_mib": "fwd_bwd_mib", "peak_rss_mib": "rss"}
+        "fwd_bwd_tape_mib": "fwd_bwd_mib", "peak_rss_mib": "rss",
+        "forward_us_per_token": "fwd_us", "fwd_bwd_us_per_token": "fwd_bwd_us"}
 
 
-def panels(groups):
+def panels(groups, metrics=METRICS):
     """{column: {label: {"T": [...], "y": [...]}}} for each metric some series measured; a
     series' unmeasured points (empty cells) are left out of its line."""
     out = OrderedDict()
-    for column, _, _ in METRICS:
+    for column, _, _ in metrics:
         lines = OrderedDict()
         for label, g in groups.items():
             y = g[KEYS[column]]
@@ -116,12 +127,22 @@ def panels(groups):
     return out
 
 
-def plot(path, out, title=None, dump=None):
+def flat_band(ax, T, y):
+    """A grey band of +-20% around the value at the smallest T: where a flat line should stay."""
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() == 0:
+        return
+    y0 = y[ok][np.argmin(T[ok])]
+    ax.axhspan(0.8 * y0, 1.2 * y0, color="0.85", alpha=0.6, label="+-20% of the first point")
+
+
+def plot(path, out, title=None, dump=None, per_token=False):
     rows = read_rows(path)
     groups = series(rows)
     if not groups:
         sys.exit(f"{path}: no measured rows to plot (every row was skipped)")
-    data = panels(groups)
+    metrics = PER_TOKEN if per_token else METRICS
+    data = panels(groups, metrics)
     if dump:
         with open(dump, "w") as f:
             json.dump(data, f)
@@ -133,13 +154,17 @@ def plot(path, out, title=None, dump=None):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     markers = "os^vDP*X"
     style = {label: (colors[i % len(colors)], markers[i // len(colors) % len(markers)]) for i, label in enumerate(groups)}
-    titles = {column: (name, unit) for column, name, unit in METRICS}
+    titles = {column: (name, unit) for column, name, unit in metrics}
     for ax, (column, lines) in zip(axes.flat, data.items()):
         for label, line in lines.items():
             color, marker = style[label]
             ax.plot(line["T"], line["y"], marker=marker, color=color, label=label)
-        reference_slopes(ax, np.concatenate([l["T"] for l in lines.values()]),
-                         np.concatenate([l["y"] for l in lines.values()]))
+        T_all = np.concatenate([l["T"] for l in lines.values()])
+        y_all = np.concatenate([l["y"] for l in lines.values()])
+        if per_token:
+            flat_band(ax, T_all, y_all)
+        else:
+            reference_slopes(ax, T_all, y_all)
         name, unit = titles[column]
         ax.set_title(f"{name} ({column})", fontsize=10)
         ax.set_ylabel(unit)
@@ -173,9 +198,11 @@ def main():
     ap.add_argument("-o", "--out", help="output image (default: the CSV's path with .png)")
     ap.add_argument("--title", help="figure title (default: the bench settings)")
     ap.add_argument("--dump-data", metavar="FILE.json", help="also write the plotted lines as JSON")
+    ap.add_argument("--per-token", action="store_true",
+                    help="plot us/token (forward, forward + backward) against T instead of totals")
     a = ap.parse_args()
     out = a.out or os.path.splitext(a.csv)[0] + ".png"
-    plot(a.csv, out, a.title, a.dump_data)
+    plot(a.csv, out, a.title, a.dump_data, a.per_token)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,19 @@ class Arena {
   size_t capacity() const;
   size_t chunk_count() const { return chunks_.size(); }
 
+  // The size of the chunk added after one of `last` bytes (0: none yet) for an allocation of
+  // min_bytes: doubling, but by at most 1 GiB at a time, so the address space reserved stays
+  // close to what a large step uses.
+  static size_t next_chunk_size(size_t last, size_t min_bytes);
+  // The size of the one chunk that replaces several at reset(): the peak use, plus slack.
+  static size_t merged_size(size_t high_water);
+
  private:
   struct Chunk {
     std::byte* mem;
     size_t size;
   };
-  void add_chunk(size_t min_bytes);
+  void add_chunk(size_t size);
 
   std::vector<Chunk> chunks_;
   size_t current_ = 0;  // chunk being filled

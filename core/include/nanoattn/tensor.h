@@ -49,5 +49,12 @@ class Tensor {
 // Raw 64-byte aligned allocation, freed with aligned_free.
 float* aligned_alloc_floats(int64_t n);
 void aligned_free(void* p);
+// Blocks of kHugeBlock bytes or more are 2 MiB aligned, rounded up to whole 2 MiB pages and
+// advised for transparent huge pages: the first touch of fresh gigabytes (a T = 1M step) then
+// takes 512x fewer page faults. aligned_alloc_bytes(n) gives at least block_bytes(n) usable
+// bytes, freed with aligned_free.
+constexpr size_t kHugePage = size_t(2) << 20, kHugeBlock = 4 * kHugePage;
+size_t block_bytes(size_t bytes);
+void* aligned_alloc_bytes(size_t bytes);
 
 }  // namespace na
